@@ -1,0 +1,1 @@
+"""The ProPainter engine: torch, numpy and OpenCV only; no Qt, no files."""
