@@ -1,0 +1,488 @@
+"""The no-weights engine: classical optical flow, flow completion, propagation, cv2.inpaint.
+
+It follows ProPainter's idea with classical parts, so it runs anywhere with no download:
+
+1. **Masks**: the hole (``mask``) is dilated by ``mask_dilation`` pixels; flow is completed
+   in a wider region (the hole dilated by ``flow_mask_dilation`` more, or the caller's
+   ``flow_masks``), because a moving object corrupts the flow around it too.
+2. **Flow**: OpenCV DIS optical flow between neighbouring frames, forward and backward, at
+   most ``flow_max_side`` pixels on the longer side. The hole is first smoothed away in the
+   grey images so the removed object does not drag the flow with it.
+3. **Flow completion**: inside the flow region the flow is replaced by the background motion:
+   a homography fitted (RANSAC) to the flow outside it, plus the residual flow interpolated
+   smoothly from the region's boundary (a push-pull pyramid fill).
+4. **Propagation**: each hole pixel is followed along the chained flows into the frames
+   ``neighbor_radius`` each side, forward and backward; a step that fails the
+   forward/backward consistency check ends the chain (occlusion). The first frame in each
+   direction where the pixel lies outside that frame's hole gives a colour; the two
+   directions are blended, the nearer in time weighing more. Pixels still unseen may come
+   from the previous output frame's propagated fill (ProPainter's recurrence, one step).
+5. **Inpaint**: ``cv2.inpaint`` (Telea) fills only the pixels never seen.
+
+Frames are read lazily and only ``2 * neighbor_radius + 1`` input frames (plus the chunk
+being assembled and one previous output) are held at any time, whatever the clip length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import cv2
+import numpy as np
+
+from .errors import Cancelled, InputError
+from .events import CancelCheck, Event, FramesReady, Progress
+
+_PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+}
+_INPAINT = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
+_MOTION_MODELS = ("homography", "smooth")
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+_REMAP_BLOCK = 4096  # cv2.remap wants maps narrower than 32767 columns
+
+
+@dataclass(frozen=True)
+class ClassicConfig:
+    """Settings of the classical engine; every field is checked on construction.
+
+    Attributes:
+        mask_dilation: pixels (3x3 cross iterations) the hole grows by before filling,
+            as ProPainter's ``mask_dilation``; outside the grown hole output == input.
+        flow_mask_dilation: further pixels around the hole where the flow is not trusted
+            and is completed instead (ignored where ``flow_masks`` are given).
+        neighbor_radius: frames each side a hole pixel is followed into (the window);
+            memory holds ``2 * neighbor_radius + 1`` input frames.
+        chunk_size: frames per ``FramesReady`` event; ``cancel`` is polled between chunks.
+        flow_preset: DIS preset, "ultrafast", "fast" or "medium".
+        flow_max_side: longest side, in pixels, at which flow is computed; propagation and
+            the output stay at full resolution.
+        motion_model: "homography" (fit the background motion, then interpolate what it
+            misses) or "smooth" (interpolate the flow from the region's boundary only).
+        consistency_alpha, consistency_beta: a chained step from a to b is kept when
+            ``|f + b|^2 <= alpha * (|f|^2 + |b|^2) + beta`` (beta in flow-resolution px^2),
+            with f the forward and b the backward flow.
+        inpaint_radius: ``cv2.inpaint`` radius in pixels for pixels never seen.
+        inpaint_method: "telea" or "ns" (Navier-Stokes).
+        reuse_filled: also pull still-unseen pixels from the previous output frame's
+            propagated (not inpainted) fill.
+    """
+
+    mask_dilation: int = 4
+    flow_mask_dilation: int = 8
+    neighbor_radius: int = 10
+    chunk_size: int = 10
+    flow_preset: str = "medium"
+    flow_max_side: int = 640
+    motion_model: str = "homography"
+    consistency_alpha: float = 0.01
+    consistency_beta: float = 0.5
+    inpaint_radius: int = 5
+    inpaint_method: str = "telea"
+    reuse_filled: bool = True
+
+    def __post_init__(self) -> None:
+        ints = {
+            "mask_dilation": (self.mask_dilation, 0, 64),
+            "flow_mask_dilation": (self.flow_mask_dilation, 0, 64),
+            "neighbor_radius": (self.neighbor_radius, 1, 100),
+            "chunk_size": (self.chunk_size, 1, 10_000),
+            "flow_max_side": (self.flow_max_side, 32, 8192),
+            "inpaint_radius": (self.inpaint_radius, 1, 100),
+        }
+        for name, (value, low, high) in ints.items():
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+                raise InputError(f"classic engine option {name}={value!r} must be a whole number from {low} to {high}")
+        for name, value, allowed in (
+            ("flow_preset", self.flow_preset, tuple(_PRESETS)),
+            ("motion_model", self.motion_model, _MOTION_MODELS),
+            ("inpaint_method", self.inpaint_method, tuple(_INPAINT)),
+        ):
+            if value not in allowed:
+                raise InputError(f"classic engine option {name}={value!r} must be one of {', '.join(allowed)}")
+        for name, value in (("consistency_alpha", self.consistency_alpha), ("consistency_beta", self.consistency_beta)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e6:
+                raise InputError(f"classic engine option {name}={value!r} must be a number of 0 or more")
+
+
+def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """HxW bool -> HxW bool grown by ``pixels`` (3x3 cross steps, like ProPainter)."""
+    if pixels <= 0 or not mask.any():
+        return mask.astype(bool, copy=True)
+    return cv2.dilate(mask.astype(np.uint8), _CROSS, iterations=pixels).astype(bool)
+
+
+def smooth_fill(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Fill unknown pixels smoothly from the known ones (push-pull pyramid interpolation).
+
+    Args:
+        values: HxW or HxWxC float32; only pixels where ``known`` is True are read.
+        known: HxW bool.
+    Returns:
+        float32 array like ``values``: equal to it where known, a smooth interpolation of
+        the surrounding known values elsewhere (0 if nothing is known).
+    """
+    values = values.astype(np.float32, copy=False)
+    if known.all():
+        return values.copy()
+    if not known.any():
+        return np.zeros_like(values)
+    weight = known.astype(np.float32)
+    wv = values * (weight[..., None] if values.ndim == 3 else weight)
+    levels = [(wv, weight)]
+    while min(levels[-1][1].shape) > 2:
+        v, w = levels[-1]
+        levels.append((cv2.pyrDown(v), cv2.pyrDown(w)))
+    v, w = levels[-1]
+    known_mean = values[known].mean(axis=0)
+    estimate = _normalise(v, w, np.broadcast_to(known_mean, v.shape).astype(np.float32))
+    for v, w in reversed(levels[:-1]):
+        coarse = cv2.pyrUp(estimate, dstsize=(w.shape[1], w.shape[0]))
+        coarse = coarse.reshape(v.shape)
+        estimate = _normalise(v, w, coarse)
+    out = estimate.reshape(values.shape)
+    out[known] = values[known]
+    return out
+
+
+def _normalise(v: np.ndarray, w: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Blend v / w (where the level saw known pixels) with the coarser ``fallback``."""
+    w3 = w[..., None] if v.ndim == 3 else w
+    alpha = np.clip(w3 * 2.0, 0.0, 1.0)
+    fine = v / np.maximum(w3, 1e-6)
+    return (alpha * fine + (1.0 - alpha) * fallback).astype(np.float32)
+
+
+def complete_flow(flow: np.ndarray, region: np.ndarray, model: str = "homography") -> np.ndarray:
+    """Replace ``flow`` inside ``region`` by the background motion around it.
+
+    Args:
+        flow: hxwx2 float32 (dx, dy) in pixels.
+        region: hxw bool, True where the flow is not trusted.
+        model: "homography" fits a homography (RANSAC) to the trusted flow and interpolates
+            the residual; "smooth" interpolates the flow itself.
+    Returns:
+        hxwx2 float32, equal to ``flow`` outside ``region``.
+    """
+    if not region.any():
+        return flow
+    known = ~region
+    base = np.zeros_like(flow)
+    if model == "homography":
+        base = _homography_flow(flow, known)
+    filled = base + smooth_fill(flow - base, known)
+    out = flow.copy()
+    out[region] = filled[region]
+    return out
+
+
+def _homography_flow(flow: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """The flow of a homography fitted to the known flow vectors (zeros if none fits)."""
+    h, w = known.shape
+    step = max(1, int(np.sqrt(known.sum() / 3000.0)))
+    ys, xs = np.nonzero(known[::step, ::step])
+    if len(xs) < 16:
+        return np.zeros_like(flow)
+    ys, xs = ys * step, xs * step
+    src = np.stack([xs, ys], axis=1).astype(np.float32)
+    dst = src + flow[ys, xs]
+    matrix, _ = cv2.findHomography(src, dst, cv2.RANSAC, 1.0)
+    if matrix is None or not np.isfinite(matrix).all():
+        return np.zeros_like(flow)
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    grid = np.stack([gx, gy], axis=-1)
+    warped = cv2.perspectiveTransform(grid.reshape(1, -1, 2), matrix).reshape(h, w, 2)
+    model_flow = warped - grid
+    if not np.isfinite(model_flow).all() or np.abs(model_flow).max() > 4 * max(h, w):
+        return np.zeros_like(flow)
+    return model_flow.astype(np.float32)
+
+
+def _sample(image: np.ndarray, pos: np.ndarray, scale: tuple[float, float], nearest: bool = False) -> np.ndarray:
+    """Bilinear samples of ``image`` (hxwxC) at full-resolution points ``pos`` (Nx2 x, y).
+
+    ``scale`` = (image width / full width, image height / full height). Returns NxC.
+    """
+    n = len(pos)
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if n == 0:
+        return np.zeros((0, channels), dtype=image.dtype)
+    rows = -(-n // _REMAP_BLOCK)
+    maps = np.zeros((2, rows * _REMAP_BLOCK), dtype=np.float32)
+    maps[0, :n] = (pos[:, 0] + 0.5) * scale[0] - 0.5
+    maps[1, :n] = (pos[:, 1] + 0.5) * scale[1] - 0.5
+    mx = maps[0].reshape(rows, _REMAP_BLOCK)
+    my = maps[1].reshape(rows, _REMAP_BLOCK)
+    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    out = cv2.remap(image, mx, my, interp, borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(rows * _REMAP_BLOCK, channels)[:n]
+
+
+class _Window:
+    """The frames around the one being filled, with their masks and flows (lazily made)."""
+
+    def __init__(self, config: ClassicConfig, num_frames: int) -> None:
+        self.config = config
+        self.num_frames = num_frames
+        self.frames: dict[int, np.ndarray] = {}
+        self.holes: dict[int, np.ndarray] = {}  # dilated hole, full res, bool
+        self.flow_regions: dict[int, np.ndarray] = {}  # full res, bool (None-free)
+        self._sources: dict[int, np.ndarray] = {}  # pixels usable as a source, full res
+        self._grey: dict[int, np.ndarray] = {}  # hole-smoothed grey, flow res
+        self._small_regions: dict[int, np.ndarray] = {}
+        self._flows: dict[tuple[int, int], np.ndarray] = {}  # (a, b): flow a -> b, flow res
+        self.size: tuple[int, int] | None = None  # (H, W)
+        self.flow_size: tuple[int, int] = (0, 0)  # (h, w)
+        self.scale: tuple[float, float] = (1.0, 1.0)
+        self._dis = cv2.DISOpticalFlow_create(_PRESETS[config.flow_preset])
+
+    def add(self, index: int, frame: np.ndarray, mask: np.ndarray, flow_mask: np.ndarray | None) -> None:
+        if self.size is None:
+            self.size = frame.shape[:2]
+            h, w = self.size
+            factor = min(1.0, self.config.flow_max_side / max(h, w))
+            fh, fw = max(8, round(h * factor)), max(8, round(w * factor))
+            self.flow_size = (fh, fw)
+            self.scale = (fw / w, fh / h)
+        hole = dilate(mask != 0, self.config.mask_dilation)
+        if flow_mask is None:
+            region = dilate(hole, self.config.flow_mask_dilation)
+        else:
+            region = (flow_mask != 0) | hole
+        self.frames[index] = frame
+        self.holes[index] = hole
+        self.flow_regions[index] = region
+
+    def forget_before(self, index: int) -> None:
+        for store in (self.frames, self.holes, self.flow_regions, self._sources, self._grey, self._small_regions):
+            for key in [k for k in store if k < index]:
+                del store[key]
+        for key in [k for k in self._flows if min(k) < index]:
+            del self._flows[key]
+
+    def sources(self, index: int) -> np.ndarray:
+        """HxW bool: pixels of frame ``index`` whose colour can be pulled (off the hole)."""
+        if index not in self._sources:
+            self._sources[index] = ~dilate(self.holes[index], 1)
+        return self._sources[index]
+
+    def _small_region(self, index: int) -> np.ndarray:
+        if index not in self._small_regions:
+            fh, fw = self.flow_size
+            region = self.flow_regions[index].astype(np.uint8)
+            small = cv2.resize(region, (fw, fh), interpolation=cv2.INTER_AREA) if region.shape != (fh, fw) else region
+            self._small_regions[index] = small > 0
+        return self._small_regions[index]
+
+    def _grey_image(self, index: int) -> np.ndarray:
+        if index not in self._grey:
+            fh, fw = self.flow_size
+            grey = cv2.cvtColor(self.frames[index], cv2.COLOR_RGB2GRAY)
+            if grey.shape != (fh, fw):
+                grey = cv2.resize(grey, (fw, fh), interpolation=cv2.INTER_AREA)
+            region = self._small_region(index)
+            if region.any():
+                filled = smooth_fill(grey.astype(np.float32), ~region)
+                grey = np.clip(filled + 0.5, 0, 255).astype(np.uint8)
+            self._grey[index] = grey
+        return self._grey[index]
+
+    def flow(self, a: int, b: int) -> np.ndarray:
+        """hxwx2 float32 completed flow from frame a to frame b (neighbours), flow res."""
+        if (a, b) not in self._flows:
+            ga, gb = self._grey_image(a), self._grey_image(b)
+            region = self._small_region(a) | self._small_region(b)
+            forward = self._dis.calc(ga, gb, None)
+            backward = self._dis.calc(gb, ga, None)
+            self._flows[(a, b)] = complete_flow(forward, region, self.config.motion_model)
+            self._flows[(b, a)] = complete_flow(backward, region, self.config.motion_model)
+        return self._flows[(a, b)]
+
+
+class ClassicEngine:
+    """The engine used when ProPainter weights are absent (see the module docstring).
+
+    ``process(frames, masks, num_frames, cancel=None, flow_masks=None)`` follows
+    :class:`models.events.Engine`: frames HxWx3 uint8 RGB, masks HxW (nonzero = hole),
+    optional flow masks HxW (where flow is completed, e.g. an outpainting canvas border).
+    """
+
+    name = "classic"
+
+    def __init__(self, config: ClassicConfig | None = None) -> None:
+        self.config = config if config is not None else ClassicConfig()
+
+    def process(
+        self,
+        frames: Iterable[np.ndarray],
+        masks: Iterable[np.ndarray],
+        num_frames: int,
+        cancel: CancelCheck | None = None,
+        flow_masks: Iterable[np.ndarray] | None = None,
+    ) -> Iterator[Event]:
+        """Yield ``Progress`` and ``FramesReady`` events; frames come out in order.
+
+        Raises:
+            InputError: frames or masks of the wrong shape, type or count.
+            Cancelled: ``cancel()`` returned True (checked before each chunk).
+        """
+        if isinstance(num_frames, bool) or not isinstance(num_frames, (int, np.integer)) or num_frames < 1:
+            raise InputError(f"the clip must have at least one frame, got num_frames={num_frames!r}")
+        cfg = self.config
+        radius = cfg.neighbor_radius
+        window = _Window(cfg, num_frames)
+        reader = _read(frames, masks, flow_masks, num_frames)
+        read = 0
+        previous: tuple[np.ndarray, np.ndarray] | None = None  # last output and its reliable pixels
+        chunk: list[np.ndarray] = []
+        yield Progress("propagation", 0, num_frames)
+        for t in range(num_frames):
+            if t % cfg.chunk_size == 0 and cancel is not None and cancel():
+                raise Cancelled(f"cancelled after {t} of {num_frames} frames")
+            while read < min(num_frames, t + radius + 1):
+                window.add(read, *next(reader))
+                read += 1
+            out, reliable = self._fill(window, t, previous)
+            previous = (out, reliable)
+            chunk.append(out)
+            window.forget_before(t + 1 - radius)
+            yield Progress("propagation", t + 1, num_frames)
+            if len(chunk) == cfg.chunk_size or t == num_frames - 1:
+                yield FramesReady(t + 1 - len(chunk), chunk)
+                chunk = []
+
+    def _fill(
+        self, window: _Window, t: int, previous: tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Frame t filled, and the HxW bool map of its trustworthy pixels (None = all)."""
+        frame, hole = window.frames[t], window.holes[t]
+        if not hole.any():
+            return frame, None
+        cfg = self.config
+        ys, xs = np.nonzero(hole)
+        points = np.stack([xs, ys], axis=1).astype(np.float32)
+        total = np.zeros((len(points), 3), dtype=np.float32)
+        weight = np.zeros(len(points), dtype=np.float32)
+        for step in (1, -1):
+            self._propagate(window, t, step, points, total, weight)
+        if cfg.reuse_filled and previous is not None and t - 1 in window.frames:
+            self._pull_previous(window, t, previous, points, total, weight)
+        out = frame.copy()
+        seen = weight > 0
+        colours = total[seen] / weight[seen, None]
+        out[ys[seen], xs[seen]] = np.clip(colours + 0.5, 0, 255).astype(np.uint8)
+        unseen = np.zeros(hole.shape, dtype=np.uint8)
+        unseen[ys[~seen], xs[~seen]] = 1
+        if not seen.all():
+            painted = cv2.inpaint(out, unseen, cfg.inpaint_radius, _INPAINT[cfg.inpaint_method])
+            out[unseen != 0] = painted[unseen != 0]
+        return out, unseen == 0
+
+    def _step(
+        self, window: _Window, a: int, b: int, pos: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Follow points ``pos`` (Nx2, frame a) to frame b: (new positions, kept flags)."""
+        h, w = window.size  # type: ignore[misc]
+        sx, sy = window.scale
+        unit = np.array([1.0 / sx, 1.0 / sy], dtype=np.float32)
+        f = _sample(window.flow(a, b), pos, window.scale) * unit
+        new = pos + f
+        inside = (new[:, 0] >= 0) & (new[:, 0] <= w - 1) & (new[:, 1] >= 0) & (new[:, 1] <= h - 1)
+        back = _sample(window.flow(b, a), new, window.scale) * unit
+        # the check runs in flow-resolution pixels so beta means the same at any size
+        fs, bs = f / unit, back / unit
+        err = np.sum((fs + bs) ** 2, axis=1)
+        bound = self.config.consistency_alpha * (np.sum(fs**2, axis=1) + np.sum(bs**2, axis=1))
+        return new, inside & (err <= bound + self.config.consistency_beta)
+
+    def _propagate(
+        self, window: _Window, t: int, step: int, points: np.ndarray, total: np.ndarray, weight: np.ndarray
+    ) -> None:
+        """Chain flows from frame t in direction ``step``; add colours found to total/weight."""
+        alive = np.arange(len(points))
+        pos = points.copy()
+        for k in range(1, self.config.neighbor_radius + 1):
+            a, b = t + (k - 1) * step, t + k * step
+            if len(alive) == 0 or b not in window.frames:
+                break
+            pos, kept = self._step(window, a, b, pos)
+            alive, pos = alive[kept], pos[kept]
+            rounded = np.rint(pos).astype(np.intp)
+            usable = window.sources(b)[rounded[:, 1], rounded[:, 0]]
+            found = alive[usable]
+            colours = _sample(window.frames[b], pos[usable], (1.0, 1.0)).astype(np.float32)
+            w = 1.0 / k
+            total[found] += w * colours
+            weight[found] += w
+            alive, pos = alive[~usable], pos[~usable]
+
+    def _pull_previous(
+        self,
+        window: _Window,
+        t: int,
+        previous: tuple[np.ndarray, np.ndarray | None],
+        points: np.ndarray,
+        total: np.ndarray,
+        weight: np.ndarray,
+    ) -> None:
+        """Fill still-unseen points from the previous output's propagated pixels."""
+        out, reliable = previous
+        todo = np.nonzero(weight == 0)[0]
+        if len(todo) == 0 or reliable is None:
+            return
+        pos, kept = self._step(window, t, t - 1, points[todo])
+        todo, pos = todo[kept], pos[kept]
+        trusted = ~dilate(~reliable, 1)
+        rounded = np.rint(pos).astype(np.intp)
+        usable = trusted[rounded[:, 1], rounded[:, 0]]
+        total[todo[usable]] = _sample(out, pos[usable], (1.0, 1.0)).astype(np.float32)
+        weight[todo[usable]] = 1.0
+
+
+def _read(
+    frames: Iterable[np.ndarray],
+    masks: Iterable[np.ndarray],
+    flow_masks: Iterable[np.ndarray] | None,
+    num_frames: int,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """Checked (frame, mask, flow_mask) triples, pulled one at a time."""
+    frame_it, mask_it = iter(frames), iter(masks)
+    flow_it = iter(flow_masks) if flow_masks is not None else None
+    size: tuple[int, int] | None = None
+    for index in range(num_frames):
+        frame = next(frame_it, None)
+        mask = next(mask_it, None)
+        flow_mask = next(flow_it, None) if flow_it is not None else None
+        if frame is None:
+            raise InputError(f"the clip gave only {index} frames but num_frames is {num_frames}")
+        if mask is None:
+            raise InputError(f"there are only {index} masks for {num_frames} frames: give one mask per frame")
+        if flow_it is not None and flow_mask is None:
+            raise InputError(f"there are only {index} flow masks for {num_frames} frames: give one per frame")
+        frame = np.asarray(frame)
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise InputError(
+                f"frame {index} must be an HxWx3 uint8 RGB image, got shape {frame.shape} and type {frame.dtype}"
+            )
+        if size is None:
+            size = frame.shape[:2]
+        elif frame.shape[:2] != size:
+            raise InputError(f"frame {index} is {frame.shape[1]}x{frame.shape[0]} but the clip is {size[1]}x{size[0]}")
+        yield frame, _check_mask(mask, size, index, "mask"), (
+            None if flow_mask is None else _check_mask(flow_mask, size, index, "flow mask")
+        )
+
+
+def _check_mask(mask: np.ndarray, size: tuple[int, int], index: int, what: str) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.ndim == 3 and mask.shape[2] == 1:
+        mask = mask[..., 0]
+    if mask.shape != size:
+        raise InputError(
+            f"{what} {index} has shape {mask.shape} but the frames are {size[0]}x{size[1]} (HxW): "
+            f"give one {size[1]}x{size[0]} {what} per frame"
+        )
+    return mask
