@@ -1,0 +1,166 @@
+"""Carrying the source audio into a written video.
+
+Audio packets are copied without re-encoding (remuxed, bit-exact) when the output container
+can hold the codec; otherwise they are decoded and re-encoded (Opus for WebM, AAC elsewhere).
+Packets are muxed interleaved with the video as it is written, and stop at the written
+video's duration, so a clip cut to a range keeps only the matching audio. Used by
+:class:`editor.media.writer.VideoWriter`; nothing else needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from editor.errors import MediaError
+
+#: Encoder used when a codec cannot be copied into a container, by output format name.
+_REENCODE = {"webm": "libopus", "ogg": "libopus"}
+_DEFAULT_REENCODE = "aac"
+
+
+class _Track:
+    """One source audio stream and the output stream it goes to."""
+
+    def __init__(self, src: av.audio.stream.AudioStream, out: av.stream.Stream, copy: bool):
+        self.src = src
+        self.out = out
+        self.copy = copy
+        self.resampler: av.AudioResampler | None = None
+        self.samples = 0  # samples sent to the encoder so far (re-encode only)
+        if not copy:
+            ctx = out.codec_context
+            self.resampler = av.AudioResampler(
+                format=ctx.format.name,
+                layout=ctx.layout.name,
+                rate=ctx.sample_rate,
+                frame_size=ctx.frame_size or None,
+            )
+
+
+class AudioMux:
+    """Adds the audio streams of ``source`` to ``output`` and muxes their packets over time.
+
+    Call :meth:`feed_until` as video is written and :meth:`finish` before closing
+    ``output``. ``copied`` says, per source stream, whether it is remuxed bit-exact.
+    """
+
+    def __init__(self, source: Path, output: av.container.OutputContainer) -> None:
+        try:
+            self._src = av.open(str(source), metadata_errors="ignore")
+        except av.FFmpegError:
+            raise MediaError(
+                f"Cannot read the audio of {source}: it is not a media file or is corrupt; "
+                "choose the original clip or write without audio."
+            ) from None
+        self._out = output
+        self._tracks: dict[int, _Track] = {}
+        fmt = output.format.name.split(",")[0]
+        for s in self._src.streams.audio:
+            self._tracks[s.index] = self._add_track(s, fmt)
+        self.copied = [t.copy for t in self._tracks.values()]
+        # Keep audio aligned with the first video frame, which the writer puts at t=0.
+        vids = self._src.streams.video
+        start = vids[0].start_time if vids else None
+        self._offset = float(start * vids[0].time_base) if start is not None and vids else 0.0
+        self._packets: Iterator[av.Packet] | None = None
+        self._pending: av.Packet | None = None
+        self._done = not self._tracks
+
+    def _add_track(self, s: av.audio.stream.AudioStream, fmt: str) -> _Track:
+        try:
+            out = self._out.add_stream_from_template(s)
+            return _Track(s, out, copy=True)
+        except (ValueError, av.FFmpegError):
+            pass  # the container cannot hold this codec: re-encode below
+        name = _REENCODE.get(fmt, _DEFAULT_REENCODE)
+        ctx = s.codec_context
+        rate = ctx.sample_rate or 48000
+        if name == "libopus" and rate not in (48000, 24000, 16000, 12000, 8000):
+            rate = 48000
+        out = self._out.add_stream(name, rate=rate)
+        out.codec_context.layout = "stereo" if (ctx.channels or 2) >= 2 else "mono"
+        out.codec_context.format = av.Codec(name, "w").audio_formats[0].name
+        out.codec_context.time_base = Fraction(1, rate)
+        return _Track(s, out, copy=False)
+
+    @property
+    def has_audio(self) -> bool:
+        return bool(self._tracks)
+
+    def _time(self, pkt: av.Packet) -> float:
+        t = pkt.pts if pkt.pts is not None else pkt.dts
+        if t is None or pkt.time_base is None:
+            return 0.0
+        return float(t * pkt.time_base) - self._offset
+
+    def _next_packet(self) -> av.Packet | None:
+        if self._pending is not None:
+            pkt, self._pending = self._pending, None
+            return pkt
+        if self._packets is None:
+            self._packets = self._src.demux([t.src for t in self._tracks.values()])
+        for pkt in self._packets:
+            if pkt.size == 0 and pkt.pts is None:
+                continue  # demuxer flush marker
+            return pkt
+        return None
+
+    def feed_until(self, t: float) -> None:
+        """Mux every source audio packet that starts before ``t`` seconds of output."""
+        while not self._done:
+            pkt = self._next_packet()
+            if pkt is None:
+                self._done = True
+                break
+            if self._time(pkt) >= t:
+                self._pending = pkt
+                break
+            self._mux(pkt)
+
+    def finish(self, end: float) -> None:
+        """Mux the audio up to ``end`` seconds (the written video's duration), then flush."""
+        self.feed_until(end)
+        self._done = True
+        for track in self._tracks.values():
+            if not track.copy:
+                self._encode(track, None)
+
+    def _mux(self, pkt: av.Packet) -> None:
+        track = self._tracks[pkt.stream.index]
+        if track.copy:
+            if self._offset:
+                shift = round(self._offset / pkt.time_base)
+                if pkt.pts is not None:
+                    pkt.pts -= shift
+                if pkt.dts is not None:
+                    pkt.dts -= shift
+            pkt.stream = track.out
+            self._out.mux(pkt)
+            return
+        try:
+            frames = pkt.decode()
+        except av.FFmpegError:
+            return  # a damaged audio packet is dropped rather than failing the export
+        for frame in frames:
+            self._encode(track, frame)
+
+    def _encode(self, track: _Track, frame: av.AudioFrame | None) -> None:
+        assert track.resampler is not None
+        frame_list = track.resampler.resample(frame)
+        out_frames: list[av.AudioFrame | None] = list(frame_list)
+        if frame is None:
+            out_frames.append(None)
+        for f in out_frames:
+            if f is not None:
+                f.pts = track.samples
+                f.time_base = Fraction(1, track.out.codec_context.sample_rate)
+                track.samples += f.samples
+            for p in track.out.encode(f):
+                self._out.mux(p)
+
+    def close(self) -> None:
+        self._src.close()
