@@ -1,0 +1,178 @@
+"""Recurrent flow completion network (ProPainter, section 3.2), with its edge branch.
+
+Completes optical flow inside a mask: a P3D encoder (2D spatial conv + dilated temporal
+conv) down to 1/8 resolution, dilated convolutions, bidirectional second-order deformable
+propagation of the features along time, and a decoder with skip connections back to full
+resolution. The edge branch (a small head predicting flow edges) is only used in training
+but its weights are part of the checkpoint. Module names match the released
+``recurrent_flow_completion.pth``.
+
+Flows are BxTx2xHxW in pixels; masks BxTx1xHxW with 1 = hole; H, W multiples of 8.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision.ops
+
+from .errors import InputError
+
+
+def _lrelu(slope: float) -> nn.LeakyReLU:
+    return nn.LeakyReLU(slope, inplace=True)
+
+
+class DeformableAlignment(nn.Module):
+    """Second-order deformable alignment: a modulated deformable 3x3 conv whose offsets and
+    modulation masks are predicted from a condition tensor (offsets bounded by tanh)."""
+
+    def __init__(self, in_channels: int, out_channels: int, cond_channels: int, deform_groups: int = 16,
+                 max_residue_magnitude: float = 5.0) -> None:
+        super().__init__()
+        self.max_residue_magnitude = max_residue_magnitude
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, 3, 3))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        nn.init.uniform_(self.weight, -1 / (in_channels * 9) ** 0.5, 1 / (in_channels * 9) ** 0.5)
+        self.conv_offset = nn.Sequential(
+            nn.Conv2d(cond_channels, out_channels, 3, 1, 1), _lrelu(0.1),
+            nn.Conv2d(out_channels, out_channels, 3, 1, 1), _lrelu(0.1),
+            nn.Conv2d(out_channels, out_channels, 3, 1, 1), _lrelu(0.1),
+            nn.Conv2d(out_channels, 27 * deform_groups, 3, 1, 1),
+        )
+        nn.init.zeros_(self.conv_offset[-1].weight)
+        nn.init.zeros_(self.conv_offset[-1].bias)
+
+    def modulated_conv(self, x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return torchvision.ops.deform_conv2d(x, offset, self.weight, self.bias, padding=1, mask=mask)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        o1, o2, mask = torch.chunk(self.conv_offset(cond), 3, dim=1)
+        offset = self.max_residue_magnitude * torch.tanh(torch.cat((o1, o2), dim=1))
+        return self.modulated_conv(x, offset, torch.sigmoid(mask))
+
+
+class FeaturePropagation(nn.Module):
+    """Bidirectional recurrent propagation of BxTxCxHxW features (backward pass, then a
+    forward pass that also sees the backward features), fused by a 1x1 conv, residual."""
+
+    def __init__(self, channel: int) -> None:
+        super().__init__()
+        self.channel = channel
+        self.deform_align = nn.ModuleDict()
+        self.backbone = nn.ModuleDict()
+        for i, name in enumerate(("backward_", "forward_")):
+            self.deform_align[name] = DeformableAlignment(2 * channel, channel, 3 * channel)
+            self.backbone[name] = nn.Sequential(
+                nn.Conv2d((2 + i) * channel, channel, 3, 1, 1), _lrelu(0.1), nn.Conv2d(channel, channel, 3, 1, 1)
+            )
+        self.fusion = nn.Conv2d(2 * channel, channel, 1)
+
+    def _direction(self, name: str, spatial: list[torch.Tensor], other: list[torch.Tensor] | None) -> list[torch.Tensor]:
+        t = len(spatial)
+        order = range(t - 1, -1, -1) if name == "backward_" else range(t)
+        out: dict[int, torch.Tensor] = {}
+        history: list[torch.Tensor] = []
+        prop = spatial[0].new_zeros(spatial[0].shape)
+        for step, idx in enumerate(order):
+            cur = spatial[idx]
+            if step > 0:
+                second = history[-2] if step > 1 else torch.zeros_like(prop)
+                cond = torch.cat([prop, cur, second], dim=1)
+                prop = self.deform_align[name](torch.cat([prop, second], dim=1), cond)
+            parts = [cur] + ([other[idx]] if other is not None else []) + [prop]
+            prop = prop + self.backbone[name](torch.cat(parts, dim=1))
+            history.append(prop)
+            out[idx] = prop
+        return [out[i] for i in range(t)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spatial = list(x.unbind(1))
+        backward = self._direction("backward_", spatial, None)
+        forward = self._direction("forward_", spatial, backward)
+        fused = [self.fusion(torch.cat([b, f], dim=1)) for b, f in zip(backward, forward)]
+        return torch.stack(fused, dim=1) + x
+
+
+class Upconv(nn.Module):
+    """2x bilinear upsampling (align_corners=True) followed by a conv."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True))
+
+
+class P3DBlock(nn.Module):
+    """Pseudo-3D conv: a 1xkxk spatial conv (+LeakyReLU) then a 3x1x1 temporal conv, dilation 2."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.Conv3d(cin, cout, (1, 3, 3), (1, stride, stride), (0, 1, 1)), _lrelu(0.2))
+        self.conv2 = nn.Sequential(nn.Conv3d(cout, cout, (3, 1, 1), 1, (2, 0, 0), dilation=(2, 1, 1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(self.conv1(x))
+
+
+class EdgeDetection(nn.Module):
+    """Flow-edge head (training only; kept so the released checkpoint loads strictly)."""
+
+    def __init__(self, cin: int = 2, cout: int = 1, mid: int = 16) -> None:
+        super().__init__()
+        self.projection = nn.Sequential(nn.Conv2d(cin, mid, 3, 1, 1), _lrelu(0.2))
+        self.mid_layer_1 = nn.Sequential(nn.Conv2d(mid, mid, 3, 1, 1), _lrelu(0.2))
+        self.mid_layer_2 = nn.Sequential(nn.Conv2d(mid, mid, 3, 1, 1))
+        self.out_layer = nn.Conv2d(mid, cout, 1)
+
+    def forward(self, flow: torch.Tensor) -> torch.Tensor:
+        f = self.projection(flow)
+        e = F.leaky_relu(f + self.mid_layer_2(self.mid_layer_1(f)), 0.01)
+        return torch.sigmoid(self.out_layer(e))
+
+
+class RecurrentFlowCompleteNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.downsample = nn.Sequential(
+            nn.Conv3d(3, 32, (1, 5, 5), (1, 2, 2), (0, 2, 2), padding_mode="replicate"), _lrelu(0.2)
+        )
+        self.encoder1 = nn.Sequential(P3DBlock(32, 32, 1), _lrelu(0.2), P3DBlock(32, 64, 2), _lrelu(0.2))
+        self.encoder2 = nn.Sequential(P3DBlock(64, 64, 1), _lrelu(0.2), P3DBlock(64, 128, 2), _lrelu(0.2))
+        self.mid_dilation = nn.Sequential(*[
+            m for d in (3, 2, 1) for m in (nn.Conv3d(128, 128, (1, 3, 3), 1, (0, d, d), dilation=(1, d, d)), _lrelu(0.2))
+        ])
+        self.feat_prop_module = FeaturePropagation(128)
+        self.decoder2 = nn.Sequential(nn.Conv2d(128, 128, 3, 1, 1), _lrelu(0.2), Upconv(128, 64), _lrelu(0.2))
+        self.decoder1 = nn.Sequential(nn.Conv2d(64, 64, 3, 1, 1), _lrelu(0.2), Upconv(64, 32), _lrelu(0.2))
+        self.upsample = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1), _lrelu(0.2), Upconv(32, 2))
+        self.edgeDetector = EdgeDetection()
+
+    def forward(self, masked_flows: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """BxTx2xHxW flows (zero in the hole) + BxTx1xHxW masks -> BxTx2xHxW completed flows."""
+        b, t, _, h, w = masked_flows.shape
+        if h % 8 or w % 8:
+            raise InputError(f"flow completion needs sides that are multiples of 8, got {w}x{h}")
+        x = self.downsample(torch.cat((masked_flows, masks), dim=2).transpose(1, 2))
+        e1 = self.encoder1(x)
+        mid = self.mid_dilation(self.encoder2(e1)).transpose(1, 2)
+        prop = self.feat_prop_module(mid).reshape(b * t, 128, h // 8, w // 8)
+        e1 = e1.transpose(1, 2).reshape(b * t, 64, h // 4, w // 4)
+        d2 = self.decoder2(prop) + e1
+        flow = self.upsample(self.decoder1(d2))
+        return flow.view(b, t, 2, h, w)
+
+    def complete(self, flows_f: torch.Tensor, flows_b: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Complete both directions and keep the input flow outside the hole.
+
+        ``flows_f``/``flows_b``: Bx(T-1)x2xHxW (forward t: t->t+1; backward t: t+1->t);
+        ``masks``: BxTx1xHxW. The forward flow at t uses the mask of frame t, the backward
+        flow the mask of frame t+1; the backward pass runs on the time-reversed sequence.
+        """
+        mf, mb = masks[:, :-1], masks[:, 1:]
+        pred_f = self(flows_f * (1 - mf), mf)
+        pred_b = self(torch.flip(flows_b * (1 - mb), dims=[1]), torch.flip(mb, dims=[1])).flip(1)
+        return pred_f * mf + flows_f * (1 - mf), pred_b * mb + flows_b * (1 - mb)

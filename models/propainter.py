@@ -1,0 +1,188 @@
+"""ProPainter's InpaintGenerator: encoder, dual-domain propagation, sparse transformer, decoder.
+
+* Encoder: 5 input channels (masked frame in [-1, 1], the original mask, the mask left
+  after image propagation) -> 128 channels at 1/4 resolution, with grouped layers that
+  re-inject the 256-channel features (as in E2FGVI).
+* Image propagation: :func:`models.propagation.propagate_images` (non-learnable).
+* Feature propagation: bidirectional, flow-guided deformable alignment of the local
+  frames' features (offsets = flow + a bounded learned residual), with the
+  forward/backward consistency mask as a condition.
+* Sparse transformer (:mod:`models.transformer`) over local and reference frames.
+* Decoder: two 2x upsampling stages to a 3-channel image, tanh.
+
+Module names match ``ProPainter.pth``; the image propagation module has no weights.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision.ops
+
+from .errors import InputError
+from .flow_completion import Upconv
+from .propagation import consistency_mask, flow_warp, propagate_images
+from .transformer import SoftComp, SoftSplit, TemporalSparseTransformerBlock
+
+
+def _lrelu(slope: float = 0.2) -> nn.LeakyReLU:
+    return nn.LeakyReLU(slope, inplace=True)
+
+
+class Encoder(nn.Module):
+    GROUPS = (1, 2, 4, 8, 1)
+
+    def __init__(self) -> None:
+        super().__init__()
+        spec = [(5, 64, 2, 1), (64, 64, 1, 1), (64, 128, 2, 1), (128, 256, 1, 1), (256, 384, 1, 1),
+                (640, 512, 1, 2), (768, 384, 1, 4), (640, 256, 1, 8), (512, 128, 1, 1)]
+        layers: list[nn.Module] = []
+        for cin, cout, stride, groups in spec:
+            layers += [nn.Conv2d(cin, cout, 3, stride, 1, groups=groups), _lrelu()]
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bt = x.shape[0]
+        out = x
+        for i, layer in enumerate(self.layers):
+            if i == 8:
+                x0 = out
+                h, w = x0.shape[-2:]
+            if i > 8 and i % 2 == 0:
+                g = self.GROUPS[(i - 8) // 2]
+                out = torch.cat([x0.view(bt, g, -1, h, w), out.view(bt, g, -1, h, w)], 2).view(bt, -1, h, w)
+            out = layer(out)
+        return out
+
+
+class FlowGuidedAlignment(nn.Module):
+    """Modulated deformable 3x3 conv whose offsets are the flow plus a learned residual
+    (bounded by ``3 * tanh``), predicted from [current, warped, flow, validity, masks]."""
+
+    def __init__(self, channel: int, deform_groups: int = 16, max_residue_magnitude: float = 3.0) -> None:
+        super().__init__()
+        self.max_residue_magnitude = max_residue_magnitude
+        self.weight = nn.Parameter(torch.empty(channel, channel, 3, 3))
+        self.bias = nn.Parameter(torch.zeros(channel))
+        nn.init.uniform_(self.weight, -1 / (channel * 9) ** 0.5, 1 / (channel * 9) ** 0.5)
+        self.conv_offset = nn.Sequential(
+            nn.Conv2d(2 * channel + 5, channel, 3, 1, 1), _lrelu(0.1),
+            nn.Conv2d(channel, channel, 3, 1, 1), _lrelu(0.1),
+            nn.Conv2d(channel, channel, 3, 1, 1), _lrelu(0.1),
+            nn.Conv2d(channel, 27 * deform_groups, 3, 1, 1),
+        )
+        nn.init.zeros_(self.conv_offset[-1].weight)
+        nn.init.zeros_(self.conv_offset[-1].bias)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        o1, o2, mask = torch.chunk(self.conv_offset(cond), 3, dim=1)
+        offset = self.max_residue_magnitude * torch.tanh(torch.cat((o1, o2), dim=1))
+        # deform_conv2d takes (dy, dx) pairs: the flow flipped, once per kernel tap and group.
+        offset = offset + flow.flip(1).repeat(1, offset.shape[1] // 2, 1, 1)
+        return torchvision.ops.deform_conv2d(x, offset, self.weight, self.bias, padding=1, mask=torch.sigmoid(mask))
+
+
+class FeaturePropagation(nn.Module):
+    """Learnable bidirectional propagation of the local frames' BxTxCxhxw features."""
+
+    def __init__(self, channel: int = 128) -> None:
+        super().__init__()
+        self.deform_align = nn.ModuleDict()
+        self.backbone = nn.ModuleDict()
+        for name in ("backward_1", "forward_1"):
+            self.deform_align[name] = FlowGuidedAlignment(channel)
+            self.backbone[name] = nn.Sequential(
+                nn.Conv2d(2 * channel + 2, channel, 3, 1, 1), _lrelu(), nn.Conv2d(channel, channel, 3, 1, 1)
+            )
+        self.fuse = nn.Sequential(nn.Conv2d(2 * channel + 2, channel, 3, 1, 1), _lrelu(), nn.Conv2d(channel, channel, 3, 1, 1))
+
+    def _pass(self, name: str, feats: list[torch.Tensor], masks: list[torch.Tensor], flows_prop: torch.Tensor,
+              flows_check: torch.Tensor, backward: bool) -> list[torch.Tensor]:
+        t = len(feats)
+        order = list(range(t - 1, -1, -1)) if backward else list(range(t))
+        out: list[torch.Tensor | None] = [None] * t
+        prop = None
+        for step, idx in enumerate(order):
+            cur, m = feats[idx], masks[idx]
+            if step == 0:
+                prop = cur
+            else:
+                k = idx if backward else idx - 1
+                fp = flows_prop[:, k]
+                valid = consistency_mask(fp, flows_check[:, k])
+                warped = flow_warp(prop, fp)
+                prop = self.deform_align[name](prop, torch.cat([cur, warped, fp, valid, m], dim=1), fp)
+            prop = prop + self.backbone[name](torch.cat([cur, prop, m], dim=1))
+            out[idx] = prop
+        return out  # type: ignore[return-value]
+
+    def forward(self, x: torch.Tensor, flows_f: torch.Tensor, flows_b: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """``x``: BxTxCxhxw; flows Bx(T-1)x2xhxw; ``masks``: BxTx2xhxw (original, updated)."""
+        b, t, c, h, w = x.shape
+        mlist = list(masks.unbind(1))
+        back = self._pass("backward_1", list(x.unbind(1)), mlist, flows_f, flows_b, backward=True)
+        fwd = self._pass("forward_1", back, mlist, flows_b, flows_f, backward=False)
+        fused = self.fuse(torch.cat([torch.stack(back, 1).view(-1, c, h, w), torch.stack(fwd, 1).view(-1, c, h, w),
+                                     masks.reshape(-1, 2, h, w)], dim=1))
+        return (fused + x.reshape(-1, c, h, w)).view(b, t, c, h, w)
+
+
+class InpaintGenerator(nn.Module):
+    """The ProPainter generator. See the module docstring for its parts."""
+
+    def __init__(self, channel: int = 128, hidden: int = 512, depths: int = 8, heads: int = 4,
+                 window: tuple[int, int] = (5, 9), pool: tuple[int, int] = (4, 4)) -> None:
+        super().__init__()
+        self.encoder = Encoder()
+        self.decoder = nn.Sequential(
+            Upconv(channel, 128), _lrelu(), nn.Conv2d(128, 64, 3, 1, 1), _lrelu(),
+            Upconv(64, 64), _lrelu(), nn.Conv2d(64, 3, 3, 1, 1),
+        )
+        self.ss = SoftSplit(channel, hidden)
+        self.sc = SoftComp(channel, hidden)
+        self.feat_prop_module = FeaturePropagation(channel)
+        self.transformers = TemporalSparseTransformerBlock(hidden, heads, window, pool, depths)
+
+    @staticmethod
+    def img_propagation(masked_frames: torch.Tensor, flows_f: torch.Tensor, flows_b: torch.Tensor, masks: torch.Tensor,
+                        mode: str = "nearest") -> tuple[torch.Tensor, torch.Tensor]:
+        return propagate_images(masked_frames, flows_f, flows_b, masks, mode)
+
+    def forward(self, frames: torch.Tensor, flows_f: torch.Tensor, flows_b: torch.Tensor, masks_in: torch.Tensor,
+                masks_updated: torch.Tensor, num_local_frames: int, t_dilation: int = 2) -> torch.Tensor:
+        """Predict the local frames of one window.
+
+        ``frames``: BxTx3xHxW in [-1, 1] (image-propagated; local frames first, then the
+        reference frames); ``flows_f``/``flows_b``: Bx(L-1)x2xHxW completed flows between the
+        L = ``num_local_frames`` local frames; ``masks_in``/``masks_updated``: BxTx1xHxW.
+        Returns BxLx3xHxW in [-1, 1].
+        """
+        l_t = num_local_frames
+        b, t, _, H, W = frames.shape
+        if H % 8 or W % 8:
+            raise InputError(f"the generator needs sides that are multiples of 8, got {W}x{H}")
+        if not 1 <= l_t <= t or flows_f.shape[1] != l_t - 1:
+            raise InputError(f"window of {t} frames with {l_t} local frames needs {l_t - 1} flows, got {flows_f.shape[1]}")
+        enc = self.encoder(torch.cat([frames.reshape(b * t, 3, H, W), masks_in.reshape(b * t, 1, H, W),
+                                      masks_updated.reshape(b * t, 1, H, W)], dim=1))
+        _, c, h, w = enc.shape
+        enc = enc.view(b, t, c, h, w)
+        local_feat, ref_feat = enc[:, :l_t], enc[:, l_t:]
+
+        def down_flow(f: torch.Tensor) -> torch.Tensor:
+            return F.interpolate(f.reshape(-1, 2, H, W), scale_factor=0.25, mode="bilinear", align_corners=False).view(b, l_t - 1, 2, h, w) / 4.0
+
+        ds_mask_local = F.interpolate(masks_in[:, :l_t].reshape(-1, 1, H, W), scale_factor=0.25, mode="nearest").view(b, l_t, 1, h, w)
+        ds_upd_local = F.interpolate(masks_updated[:, :l_t].reshape(-1, 1, H, W), scale_factor=0.25, mode="nearest").view(b, l_t, 1, h, w)
+        mask_pool = F.max_pool2d(ds_mask_local.view(-1, 1, h, w), 7, 3, 3)
+        mask_pool = mask_pool.view(b, l_t, 1, *mask_pool.shape[-2:]).permute(0, 1, 3, 4, 2)
+
+        local_feat = self.feat_prop_module(local_feat, down_flow(flows_f), down_flow(flows_b),
+                                           torch.cat([ds_mask_local, ds_upd_local], dim=2))
+        enc = torch.cat((local_feat, ref_feat), dim=1)
+        tokens = self.ss(enc.reshape(-1, c, h, w), b, (h, w))
+        tokens = self.transformers(tokens, (h, w), mask_pool, t_dilation=t_dilation)
+        enc = enc + self.sc(tokens, t, (h, w)).view(b, t, c, h, w)
+        out = self.decoder(enc[:, :l_t].reshape(-1, c, h, w))
+        return torch.tanh(out).view(b, l_t, 3, H, W)

@@ -1,0 +1,235 @@
+"""RAFT optical flow (Teed & Deng, 2020), the "things" configuration ProPainter uses.
+
+Full model: feature encoder with instance norm (256 channels), context encoder with batch
+norm (128 hidden + 128 context), an all-pairs correlation pyramid of 4 levels sampled with
+radius 4, a separable ConvGRU update block and convex 8x upsampling. Only the final
+upsampled flow is returned. Module names match the released ``raft-things.pth`` (without
+its ``module.`` prefix) so the checkpoint loads with a strict state-dict load.
+
+Frames are Bx3xHxW float in [-1, 1] (``x / 255 * 2 - 1``); H and W multiples of 8.
+Flows are Bx2xHxW in pixels, channel 0 = x (right), channel 1 = y (down).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class RAFTConfig:
+    """Hyper-parameters of the full RAFT model; tests may shrink ``corr_levels``."""
+
+    corr_levels: int = 4
+    corr_radius: int = 4
+    hidden_dim: int = 128
+    context_dim: int = 128
+    feature_dim: int = 256
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels)
+    return nn.Identity()
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, in_planes: int, planes: int, norm: str, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, padding=1, stride=stride)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1)
+        self.norm1 = _norm(norm, planes)
+        self.norm2 = _norm(norm, planes)
+        if stride == 1:
+            self.downsample = None
+        else:
+            self.norm3 = _norm(norm, planes)
+            self.downsample = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride=stride), self.norm3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.norm1(self.conv1(x)))
+        y = F.relu(self.norm2(self.conv2(y)))
+        if self.downsample is not None:
+            x = self.downsample(x)
+        return F.relu(x + y)
+
+
+class BasicEncoder(nn.Module):
+    """7x7/2 stem, three stages of residual blocks (64, 96/2, 128/2), 1x1 projection: H/8."""
+
+    def __init__(self, output_dim: int, norm: str) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3)
+        self.norm1 = _norm(norm, 64)
+        planes = [(64, 64, 1), (64, 96, 2), (96, 128, 2)]
+        for i, (cin, cout, stride) in enumerate(planes, start=1):
+            setattr(self, f"layer{i}", nn.Sequential(ResidualBlock(cin, cout, norm, stride), ResidualBlock(cout, cout, norm)))
+        self.conv2 = nn.Conv2d(128, output_dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.norm1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.conv2(x)
+
+
+class BasicMotionEncoder(nn.Module):
+    def __init__(self, corr_planes: int) -> None:
+        super().__init__()
+        self.convc1 = nn.Conv2d(corr_planes, 256, 1)
+        self.convc2 = nn.Conv2d(256, 192, 3, padding=1)
+        self.convf1 = nn.Conv2d(2, 128, 7, padding=3)
+        self.convf2 = nn.Conv2d(128, 64, 3, padding=1)
+        self.conv = nn.Conv2d(64 + 192, 128 - 2, 3, padding=1)
+
+    def forward(self, flow: torch.Tensor, corr: torch.Tensor) -> torch.Tensor:
+        c = F.relu(self.convc2(F.relu(self.convc1(corr))))
+        f = F.relu(self.convf2(F.relu(self.convf1(flow))))
+        out = F.relu(self.conv(torch.cat([c, f], dim=1)))
+        return torch.cat([out, flow], dim=1)
+
+
+class SepConvGRU(nn.Module):
+    """A ConvGRU run twice: once with 1x5 kernels, then with 5x1 kernels."""
+
+    def __init__(self, hidden_dim: int, input_dim: int) -> None:
+        super().__init__()
+        c = hidden_dim + input_dim
+        for axis, (k, p) in {"1": ((1, 5), (0, 2)), "2": ((5, 1), (2, 0))}.items():
+            for gate in "zrq":
+                setattr(self, f"conv{gate}{axis}", nn.Conv2d(c, hidden_dim, k, padding=p))
+
+    def forward(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        for axis in "12":
+            hx = torch.cat([h, x], dim=1)
+            z = torch.sigmoid(getattr(self, f"convz{axis}")(hx))
+            r = torch.sigmoid(getattr(self, f"convr{axis}")(hx))
+            q = torch.tanh(getattr(self, f"convq{axis}")(torch.cat([r * h, x], dim=1)))
+            h = (1 - z) * h + z * q
+        return h
+
+
+class FlowHead(nn.Module):
+    def __init__(self, input_dim: int, hidden_dim: int = 256) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(input_dim, hidden_dim, 3, padding=1)
+        self.conv2 = nn.Conv2d(hidden_dim, 2, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(F.relu(self.conv1(x)))
+
+
+class BasicUpdateBlock(nn.Module):
+    def __init__(self, corr_planes: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.encoder = BasicMotionEncoder(corr_planes)
+        self.gru = SepConvGRU(hidden_dim, 128 + hidden_dim)
+        self.flow_head = FlowHead(hidden_dim)
+        self.mask = nn.Sequential(nn.Conv2d(128, 256, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(256, 64 * 9, 1))
+
+    def forward(self, net, inp, corr, flow):
+        inp = torch.cat([inp, self.encoder(flow, corr)], dim=1)
+        net = self.gru(net, inp)
+        # The 0.25 scale was used in training to balance gradients; it is part of the model.
+        return net, 0.25 * self.mask(net), self.flow_head(net)
+
+
+def _pixel_grid(n: int, h: int, w: int, device, dtype=torch.float32) -> torch.Tensor:
+    """Nx2xHxW grid of (x, y) pixel coordinates."""
+    ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype), torch.arange(w, device=device, dtype=dtype), indexing="ij")
+    return torch.stack([xs, ys])[None].expand(n, 2, h, w)
+
+
+class CorrPyramid:
+    """All-pairs correlation of two feature maps, average-pooled into ``levels`` levels.
+
+    Lookup samples a (2r+1)^2 window around each coordinate on every level. As in the
+    released RAFT, the window's first axis offsets x and its second offsets y.
+    """
+
+    def __init__(self, f1: torch.Tensor, f2: torch.Tensor, levels: int, radius: int) -> None:
+        b, c, h, w = f1.shape
+        corr = torch.matmul(f1.reshape(b, c, h * w).transpose(1, 2), f2.reshape(b, c, h * w))
+        corr = (corr / torch.sqrt(torch.tensor(float(c)))).reshape(b * h * w, 1, h, w)
+        self.pyramid = [corr]
+        for _ in range(levels - 1):
+            corr = F.avg_pool2d(corr, 2, stride=2)
+            self.pyramid.append(corr)
+        self.radius = radius
+        r = radius
+        d = torch.linspace(-r, r, 2 * r + 1, device=f1.device)
+        a, bb = torch.meshgrid(d, d, indexing="ij")
+        self.delta = torch.stack([a, bb], dim=-1).view(1, 2 * r + 1, 2 * r + 1, 2)
+
+    def __call__(self, coords: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = coords.shape
+        centre = coords.permute(0, 2, 3, 1).reshape(b * h * w, 1, 1, 2)
+        out = []
+        for i, corr in enumerate(self.pyramid):
+            pts = centre / 2**i + self.delta
+            hh, ww = corr.shape[-2:]
+            grid = torch.cat([2 * pts[..., :1] / (ww - 1) - 1, 2 * pts[..., 1:] / (hh - 1) - 1], dim=-1)
+            sampled = F.grid_sample(corr, grid, align_corners=True)
+            out.append(sampled.view(b, h, w, -1))
+        return torch.cat(out, dim=-1).permute(0, 3, 1, 2).contiguous().float()
+
+
+class RAFT(nn.Module):
+    """RAFT "things". ``forward(image1, image2, iters)`` -> Bx2xHxW flow from image1 to image2."""
+
+    def __init__(self, config: RAFTConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or RAFTConfig()
+        self.fnet = BasicEncoder(config.feature_dim, "instance")
+        self.cnet = BasicEncoder(config.hidden_dim + config.context_dim, "batch")
+        corr_planes = config.corr_levels * (2 * config.corr_radius + 1) ** 2
+        self.update_block = BasicUpdateBlock(corr_planes, config.hidden_dim)
+
+    @staticmethod
+    def _upsample(flow: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Convex combination of each 3x3 coarse neighbourhood: Nx2xhxw -> Nx2x8hx8w."""
+        n, _, h, w = flow.shape
+        mask = torch.softmax(mask.view(n, 1, 9, 8, 8, h, w), dim=2)
+        up = F.unfold(8 * flow, [3, 3], padding=1).view(n, 2, 9, 1, 1, h, w)
+        up = torch.sum(mask * up, dim=2).permute(0, 1, 4, 2, 5, 3)
+        return up.reshape(n, 2, 8 * h, 8 * w)
+
+    def forward(self, image1: torch.Tensor, image2: torch.Tensor, iters: int = 20) -> torch.Tensor:
+        if image1.shape != image2.shape or image1.dim() != 4 or image1.shape[1] != 3:
+            raise InputError(f"RAFT needs two Bx3xHxW frames of one shape, got {tuple(image1.shape)} and {tuple(image2.shape)}")
+        h, w = image1.shape[-2:]
+        if h % 8 or w % 8:
+            raise InputError(f"RAFT needs frame sides that are multiples of 8, got {w}x{h}")
+        n = image1.shape[0]
+        cfg = self.config
+        feats = self.fnet(torch.cat([image1, image2], dim=0)).float()
+        corr_fn = CorrPyramid(feats[:n], feats[n:], cfg.corr_levels, cfg.corr_radius)
+        net, inp = torch.split(self.cnet(image1), [cfg.hidden_dim, cfg.context_dim], dim=1)
+        net, inp = torch.tanh(net), torch.relu(inp)
+        coords0 = _pixel_grid(n, h // 8, w // 8, image1.device)
+        coords1 = coords0.clone()
+        mask = None
+        for _ in range(iters):
+            corr = corr_fn(coords1)
+            net, mask, delta = self.update_block(net, inp, corr.to(net.dtype), (coords1 - coords0).to(net.dtype))
+            coords1 = coords1 + delta.float()
+        return self._upsample(coords1 - coords0, mask.float())
+
+
+@torch.inference_mode()
+def bidirectional_flows(raft: RAFT, frames: torch.Tensor, iters: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flows between consecutive frames of a clip.
+
+    ``frames``: Tx3xHxW in [-1, 1]. Returns (forward, backward), each (T-1)x2xHxW: forward
+    index t is the flow from frame t to t+1, backward index t from frame t+1 to t.
+    """
+    if frames.dim() != 4 or frames.shape[0] < 2:
+        raise InputError(f"flows need a Tx3xHxW clip of at least 2 frames, got {tuple(frames.shape)}")
+    a, b = frames[:-1], frames[1:]
+    return raft(a, b, iters), raft(b, a, iters)

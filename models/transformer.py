@@ -1,0 +1,191 @@
+"""Mask-guided sparse video transformer (ProPainter, section 3.3).
+
+Tokens are 7x7 soft-split patches (stride 3) of the 1/4-resolution features. Attention is
+windowed (5x9 tokens). A window that the (local) mask does not touch attends only within
+itself, frame by frame; a window touched by the mask attends across time (every other
+frame: the temporal dilation alternates even/odd frames from layer to layer) to its own
+tokens, to the tokens of the four diagonally rolled neighbouring windows (their outer
+quarter, 148 tokens) and to 4x4-pooled global tokens. The feed-forward network is the
+soft-split-aware "fusion" FFN. Module and buffer names match ``ProPainter.pth``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+T2T = dict(kernel_size=(7, 7), stride=(3, 3), padding=(3, 3))
+
+
+def token_grid(size: tuple[int, int]) -> tuple[int, int]:
+    """Token grid of a feature map of ``size`` (h, w) under the 7/3/3 soft split."""
+    k, s, p = T2T["kernel_size"], T2T["stride"], T2T["padding"]
+    return tuple(int((size[i] + 2 * p[i] - (k[i] - 1) - 1) / s[i] + 1) for i in range(2))  # type: ignore[return-value]
+
+
+class SoftSplit(nn.Module):
+    """(B*T)xCxhxw features -> BxTxfhxfwxD tokens (overlapping 7x7 patches, linear embedding)."""
+
+    def __init__(self, channel: int, hidden: int) -> None:
+        super().__init__()
+        self.embedding = nn.Linear(channel * 49, hidden)
+
+    def forward(self, x: torch.Tensor, b: int, size: tuple[int, int]) -> torch.Tensor:
+        fh, fw = token_grid(size)
+        feat = F.unfold(x, **T2T).transpose(1, 2)
+        return self.embedding(feat).view(b, -1, fh, fw, self.embedding.out_features)
+
+
+class SoftComp(nn.Module):
+    """Tokens -> (B*T)xCxhxw features (linear, fold of the overlapping patches, 3x3 conv)."""
+
+    def __init__(self, channel: int, hidden: int) -> None:
+        super().__init__()
+        self.embedding = nn.Linear(hidden, channel * 49)
+        self.bias_conv = nn.Conv2d(channel, channel, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor, t: int, size: tuple[int, int]) -> torch.Tensor:
+        b = x.shape[0]
+        feat = self.embedding(x.reshape(b, -1, x.shape[-1]))
+        feat = feat.view(b * t, -1, feat.shape[-1]).transpose(1, 2)
+        return self.bias_conv(F.fold(feat, output_size=size, **T2T))
+
+
+class FusionFeedForward(nn.Module):
+    """FFN whose hidden patches are folded back to the feature map (averaging overlaps) and
+    re-split, so neighbouring tokens exchange information."""
+
+    def __init__(self, dim: int, hidden_dim: int = 1960) -> None:
+        super().__init__()
+        self.fc1 = nn.Sequential(nn.Linear(dim, hidden_dim))
+        self.fc2 = nn.Sequential(nn.GELU(), nn.Linear(hidden_dim, dim))
+
+    def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        fh, fw = token_grid(size)
+        n_vecs = fh * fw
+        x = self.fc1(x)
+        b, n, c = x.shape
+        ones = x.new_ones(1, 49, n_vecs)
+        normalizer = F.fold(ones, output_size=size, **T2T)
+        folded = F.fold(x.view(-1, n_vecs, c).transpose(1, 2), output_size=size, **T2T)
+        x = F.unfold(folded / normalizer, **T2T).transpose(1, 2).reshape(b, n, c)
+        return self.fc2(x)
+
+
+def _windows(x: torch.Tensor, win: tuple[int, int], heads: int) -> torch.Tensor:
+    """BxTxHxWxC -> Bx(nh*nw)xheadsxTx(wh*ww)xC/heads."""
+    b, t, h, w, c = x.shape
+    x = x.view(b, t, h // win[0], win[0], w // win[1], win[1], heads, c // heads)
+    x = x.permute(0, 2, 4, 6, 1, 3, 5, 7)
+    return x.reshape(b, (h // win[0]) * (w // win[1]), heads, t, win[0] * win[1], c // heads)
+
+
+def _rolled_index(win: tuple[int, int]) -> torch.Tensor:
+    eh, ew = (win[0] + 1) // 2, (win[1] + 1) // 2
+    masks = []
+    for rows, cols in ((slice(None, -eh), slice(None, -ew)), (slice(None, -eh), slice(ew, None)),
+                       (slice(eh, None), slice(None, -ew)), (slice(eh, None), slice(ew, None))):
+        m = torch.ones(win)
+        m[rows, cols] = 0
+        masks.append(m)
+    return torch.stack(masks).flatten().nonzero().view(-1)
+
+
+class SparseWindowAttention(nn.Module):
+    def __init__(self, dim: int, heads: int, window: tuple[int, int] = (5, 9), pool: tuple[int, int] = (4, 4)) -> None:
+        super().__init__()
+        self.key = nn.Linear(dim, dim)
+        self.query = nn.Linear(dim, dim)
+        self.value = nn.Linear(dim, dim)
+        self.proj = nn.Linear(dim, dim)
+        self.heads = heads
+        self.window = window
+        self.expand = ((window[0] + 1) // 2, (window[1] + 1) // 2)
+        self.pool_layer = nn.Conv2d(dim, dim, pool, stride=pool, groups=dim)
+        self.register_buffer("valid_ind_rolled", _rolled_index(window))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, t_index: torch.Tensor) -> torch.Tensor:
+        """``x``: BxTxHxWxC tokens; ``mask``: BxLxHxWx1 pooled local masks; ``t_index``: frames
+        the masked windows attend to."""
+        b, t, h, w, c = x.shape
+        wh, ww = self.window
+        nwh, nww = math.ceil(h / wh), math.ceil(w / ww)
+        nh, nw = nwh * wh, nww * ww
+        if nh != h or nw != w:
+            x = F.pad(x, (0, 0, 0, nw - w, 0, nh - h))
+            mask = F.pad(mask, (0, 0, 0, nw - w, 0, nh - h))
+        ch = c // self.heads
+        nwin = nwh * nww
+        q, k, v = self.query(x), self.key(x), self.value(x)
+        win_q = _windows(q, self.window, self.heads)
+
+        # Which windows does the mask touch (in any local frame)?
+        l = mask.shape[1]
+        touched = F.max_pool2d(mask.view(b * l, nh, nw), self.window, self.window).view(b, l, nwin).sum(1)
+
+        eh, ew = self.expand
+        pooled = self.pool_layer(x.view(b * t, nh, nw, c).permute(0, 3, 1, 2))
+        ph, pw = pooled.shape[-2:]
+        pooled = pooled.permute(0, 2, 3, 1).reshape(b, t, ph * pw, c)
+
+        def keys_for(src: torch.Tensor, proj: nn.Linear, sel: torch.Tensor, bi: int) -> torch.Tensor:
+            # Own window, the rolled neighbours' outer quarters, then the pooled tokens.
+            own = _windows(src[bi : bi + 1], self.window, self.heads)[0, sel]
+            rolled = [
+                _windows(torch.roll(src[bi : bi + 1], shifts=s, dims=(2, 3)), self.window, self.heads)[0, sel]
+                for s in ((-eh, -ew), (-eh, ew), (eh, -ew), (eh, ew))
+            ]
+            rolled = torch.cat(rolled, dim=3)[:, :, :, self.valid_ind_rolled]
+            pool = proj(pooled[bi]).view(t, ph * pw, self.heads, ch).permute(2, 0, 1, 3)
+            pool = pool.unsqueeze(0).expand(len(sel), -1, -1, -1, -1)
+            return torch.cat((own, rolled, pool), dim=3)
+
+        out = torch.zeros_like(win_q)
+        scale = 1.0 / math.sqrt(ch)
+        for bi in range(b):
+            sel = touched[bi].nonzero().view(-1)
+            if len(sel):
+                qt = win_q[bi, sel].reshape(len(sel), self.heads, t * wh * ww, ch)
+                kt = keys_for(k, self.key, sel, bi)[:, :, t_index].reshape(len(sel), self.heads, -1, ch)
+                vt = keys_for(v, self.value, sel, bi)[:, :, t_index].reshape(len(sel), self.heads, -1, ch)
+                att = torch.softmax((qt @ kt.transpose(-2, -1)) * scale, dim=-1)
+                out[bi, sel] = (att @ vt).view(len(sel), self.heads, t, wh * ww, ch)
+            rest = (touched[bi] == 0).nonzero().view(-1)
+            if len(rest):
+                qs = win_q[bi, rest]
+                ks = _windows(k[bi : bi + 1], self.window, self.heads)[0, rest]
+                vs = _windows(v[bi : bi + 1], self.window, self.heads)[0, rest]
+                att = torch.softmax((qs @ ks.transpose(-2, -1)) * scale, dim=-1)
+                out[bi, rest] = att @ vs
+        out = out.view(b, nwh, nww, self.heads, t, wh, ww, ch).permute(0, 4, 1, 5, 2, 6, 3, 7).reshape(b, t, nh, nw, c)
+        return self.proj(out[:, :, :h, :w])
+
+
+class TemporalSparseTransformer(nn.Module):
+    def __init__(self, dim: int, heads: int, window: tuple[int, int], pool: tuple[int, int]) -> None:
+        super().__init__()
+        self.attention = SparseWindowAttention(dim, heads, window, pool)
+        self.norm1 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = FusionFeedForward(dim)
+
+    def forward(self, x: torch.Tensor, size: tuple[int, int], mask: torch.Tensor, t_index: torch.Tensor) -> torch.Tensor:
+        b, t, h, w, c = x.shape
+        x = x + self.attention(self.norm1(x), mask, t_index)
+        return x + self.mlp(self.norm2(x).view(b, t * h * w, c), size).view(b, t, h, w, c)
+
+
+class TemporalSparseTransformerBlock(nn.Module):
+    def __init__(self, dim: int = 512, heads: int = 4, window: tuple[int, int] = (5, 9), pool: tuple[int, int] = (4, 4),
+                 depths: int = 8) -> None:
+        super().__init__()
+        self.transformer = nn.Sequential(*[TemporalSparseTransformer(dim, heads, window, pool) for _ in range(depths)])
+
+    def forward(self, x: torch.Tensor, size: tuple[int, int], mask: torch.Tensor, t_dilation: int = 2) -> torch.Tensor:
+        t = x.shape[1]
+        for i, layer in enumerate(self.transformer):
+            x = layer(x, size, mask, torch.arange(i % t_dilation, t, t_dilation, device=x.device))
+        return x
