@@ -1,0 +1,111 @@
+"""Project files: JSON settings plus compressed masks in one zip (``.ppproj``). No Qt.
+
+Layout of the zip: ``project.json`` (format version, clip path, range, expansion, job
+settings) and ``masks.npz`` (one uint8 HxW array per frame that has a mask, named
+``f<frame>``). Saving writes a temporary file next to the target and renames it only when
+complete, so an existing project is never left half-written.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.errors import InputError
+
+FORMAT = "propainter-editor-project"
+VERSION = 1
+SUFFIX = ".ppproj"
+
+
+@dataclass
+class ProjectData:
+    """Everything a project file holds. ``masks``: frame -> HxW uint8 coverage."""
+
+    clip: str
+    num_frames: int
+    width: int
+    height: int
+    in_point: int = 0
+    out_point: int | None = None
+    masks: dict[int, np.ndarray] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    expansion: dict[str, Any] | None = None
+
+
+def save_project(path: str | os.PathLike, data: ProjectData) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file + rename)."""
+    path = Path(path)
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "clip": str(data.clip),
+        "num_frames": data.num_frames,
+        "width": data.width,
+        "height": data.height,
+        "in_point": data.in_point,
+        "out_point": data.out_point,
+        "settings": data.settings,
+        "expansion": data.expansion,
+    }
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{f"f{k}": v for k, v in sorted(data.masks.items())})
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise InputError(f"cannot write the project {path}: {exc.strerror}; choose another folder") from None
+    try:
+        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("project.json", json.dumps(meta, indent=2))
+            zf.writestr("masks.npz", buf.getvalue(), compress_type=zipfile.ZIP_STORED)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(f"cannot write the project {path}: {exc.strerror}; choose another folder") from None
+
+
+def load_project(path: str | os.PathLike) -> ProjectData:
+    """Read a project written by :func:`save_project`; raises ``InputError`` for anything else."""
+    path = Path(path)
+    bad = f"{path} is not a readable project file: open a {SUFFIX} file saved by this editor"
+    try:
+        with zipfile.ZipFile(path) as zf:
+            meta = json.loads(zf.read("project.json"))
+            masks_raw = zf.read("masks.npz")
+    except FileNotFoundError:
+        raise InputError(f"project {path} does not exist: check the path") from None
+    except (OSError, KeyError, zipfile.BadZipFile, ValueError):
+        raise InputError(bad) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise InputError(bad)
+    if int(meta.get("version", 0)) > VERSION:
+        raise InputError(f"project {path} was saved by a newer version of the editor: update the editor")
+    try:
+        with np.load(io.BytesIO(masks_raw)) as npz:
+            masks = {int(k[1:]): np.asarray(npz[k], dtype=np.uint8) for k in npz.files}
+        data = ProjectData(
+            clip=str(meta["clip"]),
+            num_frames=int(meta["num_frames"]),
+            width=int(meta["width"]),
+            height=int(meta["height"]),
+            in_point=int(meta.get("in_point", 0)),
+            out_point=None if meta.get("out_point") is None else int(meta["out_point"]),
+            masks=masks,
+            settings=dict(meta.get("settings") or {}),
+            expansion=meta.get("expansion"),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise InputError(bad) from None
+    for f, m in data.masks.items():
+        if m.shape != (data.height, data.width) or not 0 <= f < data.num_frames:
+            raise InputError(bad)
+    return data

@@ -1,0 +1,70 @@
+"""Fixtures for the editor tests: settings and app data in tmp_path, no blocking dialogs,
+and a check that no test leaves a thread running."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QMessageBox
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path, monkeypatch):
+    """QSettings and the recovery folder go to tmp_path, never to the user's home."""
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    monkeypatch.setenv("PROPAINTER_EDITOR_HOME", str(tmp_path / "home"))
+    yield tmp_path
+
+
+class DialogLog:
+    """Every QMessageBox a test triggers, with the answer the fake user gives."""
+
+    def __init__(self) -> None:
+        self.shown: list[tuple[str, str, str]] = []  # (kind, title, text)
+        self.answers: list[QMessageBox.StandardButton] = []
+
+    def kinds(self) -> list[str]:
+        return [k for k, _, _ in self.shown]
+
+    def texts(self, kind: str | None = None) -> list[str]:
+        return [t for k, _, t in self.shown if kind is None or k == kind]
+
+
+@pytest.fixture(autouse=True)
+def dialogs(monkeypatch) -> DialogLog:
+    """Replace the blocking QMessageBox helpers; ``dialogs.answers`` queues replies to questions."""
+    log = DialogLog()
+
+    def make(kind, default):
+        def fake(parent, title, text, *args, **kwargs):
+            log.shown.append((kind, title, text))
+            if kind == "question" and log.answers:
+                return log.answers.pop(0)
+            return default
+
+        return staticmethod(fake)
+
+    monkeypatch.setattr(QMessageBox, "critical", make("critical", QMessageBox.StandardButton.Ok))
+    monkeypatch.setattr(QMessageBox, "warning", make("warning", QMessageBox.StandardButton.Ok))
+    monkeypatch.setattr(QMessageBox, "information", make("information", QMessageBox.StandardButton.Ok))
+    monkeypatch.setattr(QMessageBox, "question", make("question", QMessageBox.StandardButton.No))
+    return log
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_running():
+    """Fail a test that leaves a QThread (from our registry) or a Python thread running."""
+    before = set(threading.enumerate())
+    yield
+    from editor.jobs.worker import running_threads
+
+    left = running_threads()
+    extra = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
+    for t in extra:
+        t.join(timeout=2.0)
+    extra = [t for t in extra if t.is_alive()]
+    assert not left, f"test left QThreads running: {left}"
+    assert not extra, f"test left Python threads running: {extra}"
