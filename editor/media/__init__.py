@@ -7,15 +7,19 @@
 - :func:`open_masks` -> :class:`MaskSource` and :func:`write_masks` for mask io.
 """
 
+from editor.media.masks import MaskSource, open_masks, write_masks
 from editor.media.reader import AudioStreamInfo, VideoInfo, VideoReader, open_video
 from editor.media.writer import CODECS, VideoWriter, available_codecs
 
 __all__ = [
     "AudioStreamInfo",
     "CODECS",
+    "MaskSource",
     "VideoInfo",
     "VideoReader",
     "VideoWriter",
     "available_codecs",
+    "open_masks",
     "open_video",
+    "write_masks",
 ]

@@ -14,6 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 
 from editor.errors import MediaError
 
@@ -164,3 +165,30 @@ class AudioMux:
 
     def close(self) -> None:
         self._src.close()
+
+
+def write_audio(path: str | Path, samples: np.ndarray, rate: int, codec: str = "aac") -> None:
+    """Write float samples in [-1, 1], shape (channels, n), to an audio file (e.g. .m4a).
+
+    Used to build the sample clip and test inputs; no temporary name, the caller owns ``path``.
+    """
+    data = np.ascontiguousarray(np.clip(samples, -1.0, 1.0), dtype=np.float32)
+    if data.ndim != 2 or data.shape[0] not in (1, 2):
+        raise ValueError(f"samples must be (1 or 2, n) float32, got {data.shape}")
+    layout = "mono" if data.shape[0] == 1 else "stereo"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream(codec, rate=rate)
+        s.codec_context.layout = layout
+        fmt = av.Codec(s.codec_context.name, "w").audio_formats[0].name
+        s.codec_context.format = fmt
+        resampler = av.AudioResampler(format=fmt, layout=layout, rate=rate,
+                                      frame_size=s.codec_context.frame_size or 1024)
+        frame = av.AudioFrame.from_ndarray(data, format="fltp", layout=layout)
+        frame.sample_rate = rate
+        frame.pts = 0
+        frame.time_base = Fraction(1, rate)
+        for chunk in list(resampler.resample(frame)) + list(resampler.resample(None)):
+            for p in s.encode(chunk):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)

@@ -1,0 +1,259 @@
+"""Mask io: a PNG folder (one per frame), one image for all frames, or a mask video.
+
+Masks come out as (H, W) uint8 arrays with values in {0, 1} (1 = the hole to fill) at the
+clip's size. A grey value counts as "hole" above 127, or above 0 when the whole image only
+uses 0 and 1 (masks saved as 0/1 PNGs).
+
+Size and count rules: a single image of another size is resized (nearest) and a warning is
+given (``warnings.warn`` and :attr:`MaskSource.warnings`); a per-frame set (folder or video)
+whose count or size does not match the clip is a :class:`MediaError` naming both.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from editor.errors import MediaError, OutputError
+from editor.media._files import IMAGE_SUFFIXES, list_images, partial_path, read_image
+from editor.media.reader import VideoReader, open_video
+from editor.media.writer import DEFAULT_CODEC_FOR_SUFFIX, VideoWriter
+
+
+def binarize(gray: np.ndarray, threshold: int = 127) -> np.ndarray:
+    """(H, W) uint8 grey -> (H, W) uint8 in {0, 1}; 0/1-valued images keep their ones."""
+    if gray.size and int(gray.max()) <= 1:
+        return (gray > 0).astype(np.uint8)
+    return (gray > threshold).astype(np.uint8)
+
+
+class MaskSource:
+    """Per-frame masks for a clip of ``num_frames`` frames of ``size`` = (width, height).
+
+    Use :func:`open_masks`. ``kind`` is "folder", "image" or "video"; ``warnings`` lists
+    what was adjusted (a resized single image), each also sent through ``warnings.warn``.
+    """
+
+    def __init__(self, path: Path, num_frames: int, size: tuple[int, int]) -> None:
+        self.path = path
+        self.num_frames = int(num_frames)
+        self.size = (int(size[0]), int(size[1]))
+        self.warnings: list[str] = []
+        self._files: list[Path] = []
+        self._single: np.ndarray | None = None
+        self._video: VideoReader | None = None
+        self._empty: dict[int, bool] = {}
+        w, h = self.size
+        if not path.exists():
+            raise MediaError(f"The mask {path} does not exist; check the path.")
+        if path.is_dir():
+            self.kind = "folder"
+            self._files = list_images(path)
+            if not self._files:
+                raise MediaError(
+                    f"The mask folder {path} contains no PNG or JPG images; "
+                    "point to a folder of masks, one per frame, or to a single mask image."
+                )
+            if len(self._files) != self.num_frames:
+                raise MediaError(
+                    f"The mask folder {path} has {len(self._files)} masks but the clip has "
+                    f"{self.num_frames} frames; give one mask per frame or a single image."
+                )
+            self._check_size(read_image(self._files[0], gray=True), self._files[0])
+        elif path.suffix.lower() in IMAGE_SUFFIXES:
+            self.kind = "image"
+            img = read_image(path, gray=True)
+            if img.shape[:2] != (h, w):
+                msg = (
+                    f"The mask {path} is {img.shape[1]}x{img.shape[0]} but the clip is "
+                    f"{w}x{h}; it was resized to fit (nearest neighbour)."
+                )
+                self.warnings.append(msg)
+                warnings.warn(msg, stacklevel=3)
+                img = cv2.resize(img, (w, h), interpolation=cv2.INTER_NEAREST)
+            self._single = binarize(img)
+            self._single.flags.writeable = False
+        else:
+            self.kind = "video"
+            try:
+                self._video = open_video(path, cache_size=2)
+            except MediaError as exc:
+                raise MediaError(
+                    f"The mask {path} is not a mask image, folder or video ({exc})"
+                ) from None
+            info = self._video.info
+            if info.num_frames != self.num_frames:
+                self._video.close()
+                raise MediaError(
+                    f"The mask video {path} has {info.num_frames} frames but the clip has "
+                    f"{self.num_frames}; give one mask per frame or a single image."
+                )
+            if (info.width, info.height) != self.size:
+                self._video.close()
+                raise MediaError(
+                    f"The mask video {path} is {info.width}x{info.height} but the clip is "
+                    f"{w}x{h}; export the masks at the clip's size."
+                )
+
+    def _check_size(self, img: np.ndarray, where: Path) -> None:
+        w, h = self.size
+        if img.shape[:2] != (h, w):
+            raise MediaError(
+                f"The mask {where} is {img.shape[1]}x{img.shape[0]} but the clip is {w}x{h}; "
+                "make every mask the clip's size (or use a single image, which is resized)."
+            )
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+    def mask(self, i: int) -> np.ndarray:
+        """Mask of frame ``i``: (H, W) uint8 in {0, 1}, read-only for a single image."""
+        if i < 0:
+            i += self.num_frames
+        if not 0 <= i < self.num_frames:
+            raise IndexError(f"mask {i} out of range for {self.num_frames} frames")
+        if self._single is not None:
+            return self._single
+        if self._video is not None:
+            rgb = self._video.frame(i)
+            m = binarize(rgb.max(axis=2))
+        else:
+            gray = read_image(self._files[i], gray=True)
+            self._check_size(gray, self._files[i])
+            m = binarize(gray)
+        self._empty[i] = not m.any()
+        return m
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self._video is not None:
+            for i, rgb in enumerate(self._video.iter_frames()):
+                m = binarize(rgb.max(axis=2))
+                self._empty[i] = not m.any()
+                yield m
+            return
+        for i in range(self.num_frames):
+            yield self.mask(i)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when no frame has any hole. Reads each mask once; the answer is cached."""
+        if self._single is not None:
+            return not self._single.any()
+        for i in range(self.num_frames):
+            if i not in self._empty:
+                if self._video is not None:
+                    for _ in self:  # sequential decode fills self._empty for every frame
+                        pass
+                    break
+                self.mask(i)
+        return not any(not e for e in self._empty.values())
+
+    def close(self) -> None:
+        if self._video is not None:
+            self._video.close()
+
+    def __enter__(self) -> MaskSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_masks(path: str | Path, num_frames: int, size: tuple[int, int]) -> MaskSource:
+    """Open masks for a clip of ``num_frames`` frames of ``size`` = (width, height).
+
+    ``path`` is a folder of PNG/JPG masks (one per frame, matched by natural name order),
+    one image used for every frame, or a mask video (white = hole).
+
+    Raises:
+        MediaError: missing path, empty folder, count or size that does not match.
+    """
+    return MaskSource(Path(path).expanduser(), num_frames, size)
+
+
+def write_masks(
+    path: str | Path,
+    masks: Iterable[np.ndarray],
+    fps: float | None = None,
+    overwrite: bool = False,
+) -> int:
+    """Export masks ((H, W) arrays, nonzero = hole) as 0/255 images; returns the count.
+
+    ``path`` is a folder (PNG per frame, ``000000.png`` ...), a single ``.png`` (exactly one
+    mask, used for all frames), or a video: ``.mkv``/``.avi`` lossless FFV1, other suffixes
+    with the container's default codec at its best quality. ``fps`` defaults to 24.
+
+    Raises:
+        OutputError: existing output without ``overwrite``, unwritable folder, disk full,
+            or several masks for a single image.
+    """
+    p = Path(path).expanduser()
+    suffix = p.suffix.lower()
+    it = iter(masks)
+    if suffix in IMAGE_SUFFIXES:
+        items = [m for _, m in zip(range(2), it)]
+        if len(items) != 1:
+            raise OutputError(
+                f"A single mask image {p} holds exactly one mask, not {len(items)}+; "
+                "give a folder or a video name to export per-frame masks."
+            )
+        return _write_single(p, items[0], overwrite)
+    first = next(it, None)
+    if first is None:
+        raise OutputError(f"There are no masks to write to {p}.")
+    h, w = first.shape[:2]
+    if not suffix:
+        codec, quality = "png", None
+    elif suffix in (".mkv", ".avi"):
+        codec, quality = "ffv1", None
+    else:
+        codec = DEFAULT_CODEC_FOR_SUFFIX.get(suffix, "h264")
+        quality = 0
+    count = 0
+    with VideoWriter(p, w, h, fps or 24, codec=codec, quality=quality, overwrite=overwrite) as wr:
+        for m in _chain(first, it):
+            wr.write(_to_255(m, p, (h, w)))
+            count += 1
+    return count
+
+
+def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    yield first
+    yield from rest
+
+
+def _to_255(m: np.ndarray, path: Path, hw: tuple[int, int]) -> np.ndarray:
+    if m.ndim == 3:
+        m = m.max(axis=2)
+    if m.shape != hw:
+        raise ValueError(f"mask for {path} must be {hw}, got {m.shape}")
+    return np.where(m > 0, 255, 0).astype(np.uint8)
+
+
+def _write_single(p: Path, mask: np.ndarray, overwrite: bool) -> int:
+    if p.exists() and not overwrite:
+        raise OutputError(f"The mask {p} already exists; choose another name or pass --overwrite.")
+    if p.is_dir():
+        raise OutputError(f"The mask {p} is a folder; give a file name instead.")
+    img = _to_255(mask, p, mask.shape[:2])
+    ok, buf = cv2.imencode(p.suffix.lower() if p.suffix.lower() != ".jpeg" else ".jpg", img)
+    if not ok:
+        raise OutputError(f"Cannot encode the mask as {p.suffix} for {p}; use .png.")
+    tmp = partial_path(p)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            fh.write(buf.tobytes())
+        os.replace(tmp, p)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(
+            f"Cannot write the mask {p} ({exc.strerror}); free some space or choose "
+            "a writable folder."
+        ) from None
+    return 1
