@@ -209,6 +209,11 @@ class FileReader(VideoReader):
         self._path = path
         try:
             self._container = av.open(str(path), metadata_errors="ignore")
+        except av.error.EOFError:
+            raise MediaError(
+                f"{path} has zero frames: it ends before its first frame (empty or "
+                "truncated); choose another file."
+            ) from None
         except (av.FFmpegError, UnicodeDecodeError) as exc:
             raise MediaError(
                 f"Cannot read {path}: it is not a video or is corrupt ({_short(exc)}); "
