@@ -1,0 +1,671 @@
+"""The job runner: one clip + range + masks + engine + settings -> one output file (no Qt).
+
+:func:`run_job` streams the clip through the engine and into the writer chunk by chunk:
+
+- frames before and after the range are copied untouched;
+- frames in the range go through ``engine.process`` as lazy iterators, so only the engine's
+  window and the chunk in flight are in memory, whatever the clip length;
+- **full-resolution compositing**: when the engine runs at a reduced size (``max_side``,
+  ``scale``, an explicit processing size), the frames and masks are downscaled for it, and
+  its fill is upscaled and pasted into the full-resolution frame only inside the dilated,
+  feathered mask: outside it the output keeps the source pixels exactly;
+- **crop fast path**: when the masks of the range fit in a small box (a watermark, a logo,
+  subtitles), only a padded crop around them (sides multiples of 8) is processed and pasted
+  back;
+- progress (:class:`JobProgress`, with an ETA from :class:`Eta`) and every finished chunk
+  (:class:`JobChunk`, for previews) go to ``on_event``; ``cancel`` is polled between chunks
+  and a cancelled job leaves nothing under the output name.
+
+The CLI and the editor's worker thread run this same code.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, Union
+
+import cv2
+import numpy as np
+
+from editor.errors import MediaError, OutputError
+from models.canvas import Canvas
+from models.errors import Cancelled, InputError
+from models.events import CancelCheck, Engine, FramesReady, Progress
+
+#: Smallest frame side an engine is given (ProPainter's encoder downsamples by 8, twice).
+MIN_SIDE = 64
+
+#: Codec picked from the output name when the settings do not name one.
+_CODEC_FOR_SUFFIX = {".webm": "vp9", ".mov": "h264", ".mkv": "h264", ".mp4": "h264",
+                     ".m4v": "h264", ".avi": "h264", "": "png"}
+
+
+class MaskProvider(Protocol):
+    """Anything with ``mask(i) -> HxW`` (nonzero = hole), e.g. ``editor.media.MaskSource``."""
+
+    def mask(self, index: int) -> np.ndarray: ...
+
+
+#: Where a job's masks come from: a path (PNG folder, one image, mask video) opened with
+#: ``editor.media.open_masks``; a mapping frame index -> HxW uint8 (frames not in it have
+#: no hole; what the editor passes); one HxW array for every frame; or a provider.
+MaskInput = Union[str, os.PathLike, Mapping[int, np.ndarray], np.ndarray, MaskProvider, None]
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """How a job runs and what it writes.
+
+    Attributes:
+        codec: output codec ("h264", "hevc", "vp9", "prores", "ffv1", "png"); ``None``
+            picks it from the output name (a name without suffix -> a PNG folder).
+        quality: codec quality (CRF for h264/hevc/vp9, ProRes profile); ``None`` = default.
+        max_side: the engine sees at most this many pixels on the longer side of what it
+            processes (the frame or the crop); ``None`` = no limit.
+        scale: resize ratio for the engine (0 < scale <= 1), like ProPainter's
+            ``resize_ratio``; combined with ``max_side`` the smaller size wins.
+        process_size: explicit (width, height) for the engine when the whole frame is
+            processed (like ProPainter's ``--width/--height``); overrides scale/max_side.
+        crop: use the crop fast path when the masks fit in a small region.
+        crop_fraction: the masks' padded box must cover less than this share of the frame.
+        crop_padding: context in pixels around the masks' box given to the engine.
+        feather: width in full-resolution pixels of the soft edge when a reduced-size fill
+            is pasted back.
+        composite_dilation: the pasted region is the mask grown by this many full-resolution
+            pixels (then the feather); ``None`` = 4 px, or more at a reduced size so the
+            region stays inside what the engine filled.
+        overwrite: replace an existing output once the new one is complete.
+        audio: copy the source audio into the output.
+    """
+
+    codec: str | None = None
+    quality: int | None = None
+    max_side: int | None = None
+    scale: float | None = None
+    process_size: tuple[int, int] | None = None
+    crop: bool = True
+    crop_fraction: float = 0.25
+    crop_padding: int = 48
+    feather: int = 4
+    composite_dilation: int | None = None
+    overwrite: bool = False
+    audio: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_side is not None and (isinstance(self.max_side, bool) or self.max_side < MIN_SIDE):
+            raise InputError(f"--max-side {self.max_side} is too small: give {MIN_SIDE} pixels or more")
+        if self.scale is not None and not 0 < self.scale <= 1:
+            raise InputError(f"--resize-ratio {self.scale} must be above 0 and at most 1")
+        if self.process_size is not None:
+            w, h = self.process_size
+            if w < MIN_SIDE or h < MIN_SIDE:
+                raise InputError(f"--width/--height {w}x{h} is too small: give {MIN_SIDE} pixels or more per side")
+        if not 0 < self.crop_fraction <= 1:
+            raise InputError(f"crop fraction {self.crop_fraction} must be above 0 and at most 1")
+        if self.crop_padding < 0 or self.feather < 0:
+            raise InputError("crop padding and feather must be 0 pixels or more")
+
+
+@dataclass
+class Job:
+    """One unit of work: what the editor snapshots and the CLI builds.
+
+    Attributes:
+        clip: input video file or folder of frames.
+        out: output file, or folder for PNG frames.
+        masks: see :data:`MaskInput`; ignored (may be None) when ``canvas`` is given.
+        engine: anything following :class:`models.events.Engine`.
+        frame_range: (start, stop) frames to process, stop exclusive; ``None`` = the clip.
+            Frames outside it are copied untouched.
+        settings: :class:`JobSettings`.
+        canvas: outpainting: every frame is placed on this canvas and its new border filled
+            (the whole clip is processed; the output has the canvas size).
+    """
+
+    clip: str | os.PathLike
+    out: str | os.PathLike
+    masks: MaskInput
+    engine: Engine
+    frame_range: tuple[int, int] | None = None
+    settings: JobSettings = field(default_factory=JobSettings)
+    canvas: Canvas | None = None
+
+
+@dataclass(frozen=True)
+class JobProgress(Progress):
+    """How far the job has got: ``done`` of ``total`` output frames (clip indices) finished,
+    the engine's current ``stage`` with its own ``stage_done``/``stage_total``, a ``message``
+    a user should see, and the estimated seconds left (``eta``, None until it can be
+    estimated). A :class:`models.events.Progress`, so code written for engine events works."""
+
+    eta: float | None = None
+    stage_done: int = 0
+    stage_total: int = 0
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+@dataclass(frozen=True)
+class JobChunk(FramesReady):
+    """Finished output frames ``start .. start + len(frames) - 1`` (clip indices, not range
+    indices), full resolution, exactly as written; the editor previews them. A
+    :class:`models.events.FramesReady`."""
+
+
+JobEvent = Union[JobProgress, JobChunk]
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a finished job did."""
+
+    out: Path
+    num_frames: int
+    frame_range: tuple[int, int]
+    engine: str
+    size: tuple[int, int]
+    process_size: tuple[int, int] | None
+    crop: tuple[int, int, int, int] | None
+    passthrough: bool
+    seconds: float
+    audio_copied: list[bool]
+    messages: list[str]
+
+
+class Eta:
+    """Seconds left from the rate so far: ``Eta(total)``, then ``update(done)``.
+
+    The rate is measured from the first update (so a slow start-up such as loading weights
+    is not counted as work) and the estimate is None until some work has been timed.
+    """
+
+    def __init__(self, total: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.total = total
+        self._clock = clock
+        self._t0: float | None = None
+        self._done0 = 0
+        self.done = 0
+
+    def update(self, done: int) -> float | None:
+        """Record ``done`` units finished; return the estimated seconds left."""
+        now = self._clock()
+        if self._t0 is None:
+            self._t0, self._done0 = now, done
+        self.done = done
+        return self.remaining(now)
+
+    def remaining(self, now: float | None = None) -> float | None:
+        if self._t0 is None:
+            return None
+        if self.done >= self.total:
+            return 0.0
+        now = self._clock() if now is None else now
+        worked = self.done - self._done0
+        elapsed = now - self._t0
+        if worked <= 0 or elapsed <= 0:
+            return None
+        return elapsed / worked * (self.total - self.done)
+
+
+def format_seconds(seconds: float | None) -> str:
+    """12.3 -> '0:12', 4000 -> '1:06:40', None -> '--:--'."""
+    if seconds is None or not math.isfinite(seconds):
+        return "--:--"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+# -- geometry -------------------------------------------------------------------------------
+def _round8(x: float) -> int:
+    return max(8, int(round(x / 8.0)) * 8)
+
+
+def crop_box(
+    union: np.ndarray, padding: int, min_side: int = 2 * MIN_SIDE
+) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) around the nonzero pixels of ``union`` (HxW) grown by ``padding``,
+    each side a multiple of 8 and at least ``min_side`` (both capped by the frame), kept
+    inside the frame (shifted, not cut, at the edges)."""
+    h, w = union.shape
+    ys, xs = np.nonzero(union)
+    boxes = []
+    for lo, hi, size in ((xs.min(), xs.max() + 1, w), (ys.min(), ys.max() + 1, h)):
+        lo, hi = max(0, lo - padding), min(size, hi + padding)
+        want = max(hi - lo, min(min_side, size))
+        want = min(size, want + (-want) % 8)
+        if want > size - size % 8 and size % 8:
+            want = size  # a frame side that is not a multiple of 8 cannot be beaten
+        centre = (lo + hi) / 2.0
+        start = int(round(centre - want / 2.0))
+        start = min(max(0, start), size - want)
+        boxes.append((start, start + want))
+    (x0, x1), (y0, y1) = boxes
+    return x0, y0, x1, y1
+
+
+def processing_size(width: int, height: int, settings: JobSettings, whole_frame: bool) -> tuple[int, int] | None:
+    """The (width, height) the engine runs at for a ``width`` x ``height`` region, or None
+    when it runs at full resolution. Reduced sizes are multiples of 8."""
+    if settings.process_size is not None and whole_frame:
+        pw, ph = settings.process_size
+        pw, ph = _round8(pw), _round8(ph)
+        return None if (pw, ph) == (width, height) else (pw, ph)
+    factor = 1.0
+    if settings.scale is not None:
+        factor = min(factor, settings.scale)
+    if settings.max_side is not None and max(width, height) > settings.max_side:
+        factor = min(factor, settings.max_side / max(width, height))
+    if factor >= 1.0:
+        return None
+    pw, ph = _round8(width * factor), _round8(height * factor)
+    if min(pw, ph) < MIN_SIDE:
+        raise InputError(
+            f"processing {width}x{height} at {pw}x{ph} leaves sides under {MIN_SIDE} pixels: "
+            "use a larger --max-side or --resize-ratio"
+        )
+    return pw, ph
+
+
+def feather_alpha(mask: np.ndarray, dilation: int, feather: int) -> np.ndarray:
+    """HxW float32 alpha: 1 on the mask grown by ``dilation`` px, falling linearly to 0
+    over the next ``feather`` px, 0 beyond (so the source is kept exactly there)."""
+    hole = mask != 0
+    if not hole.any():
+        return np.zeros(mask.shape, dtype=np.float32)
+    dist = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, 5)
+    if feather <= 0:
+        return (dist <= dilation).astype(np.float32)
+    return np.clip(1.0 - (dist - dilation) / float(feather + 1), 0.0, 1.0).astype(np.float32)
+
+
+def composite(source: np.ndarray, fill: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """source * (1 - alpha) + fill * alpha, uint8; pixels with alpha 0 are the source's."""
+    a = alpha[..., None]
+    out = source.astype(np.float32) * (1.0 - a) + fill.astype(np.float32) * a
+    out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    keep = alpha <= 0
+    out[keep] = source[keep]
+    return out
+
+
+# -- masks -----------------------------------------------------------------------------------
+class _Masks:
+    """A uniform ``mask(i) -> HxW uint8 0/1`` over the kinds of :data:`MaskInput`."""
+
+    def __init__(self, masks: MaskInput, num_frames: int, size: tuple[int, int], notes: list[str]) -> None:
+        w, h = size
+        self._h, self._w = h, w
+        self._closer: Callable[[], None] | None = None
+        self._map: Mapping[int, np.ndarray] | None = None
+        self._one: np.ndarray | None = None
+        self._src: Any = None
+        if masks is None:
+            raise InputError("no mask was given: pass --mask with a mask image, folder or video")
+        if isinstance(masks, (str, os.PathLike)):
+            from editor.media import open_masks
+
+            src = open_masks(masks, num_frames, size)
+            for note in getattr(src, "warnings", []) or []:
+                notes.append(str(note))
+            self._src = src
+            self._closer = getattr(src, "close", None)
+        elif isinstance(masks, np.ndarray):
+            self._one = self._check(masks, "the mask")
+        elif isinstance(masks, Mapping):
+            self._map = masks
+        elif hasattr(masks, "mask"):
+            self._src = masks
+        else:
+            raise InputError(f"masks of type {type(masks).__name__} are not understood: give a path or arrays")
+
+    def _check(self, m: np.ndarray, what: str) -> np.ndarray:
+        m = np.asarray(m)
+        if m.ndim == 3:
+            m = m.max(axis=2)
+        if m.shape != (self._h, self._w):
+            raise InputError(
+                f"{what} is {m.shape[1] if m.ndim > 1 else '?'}x{m.shape[0]} but the clip is "
+                f"{self._w}x{self._h}: give masks of the clip's size"
+            )
+        return (m != 0).astype(np.uint8)
+
+    def mask(self, index: int) -> np.ndarray:
+        if self._one is not None:
+            return self._one
+        if self._map is not None:
+            m = self._map.get(index)
+            if m is None:
+                return np.zeros((self._h, self._w), dtype=np.uint8)
+            return self._check(m, f"the mask of frame {index}")
+        return self._check(self._src.mask(index), f"the mask of frame {index}")
+
+    def close(self) -> None:
+        if self._closer is not None:
+            self._closer()
+
+
+def _union(masks: _Masks, start: int, stop: int) -> np.ndarray:
+    union = None
+    for i in range(start, stop):
+        m = masks.mask(i)
+        union = m.astype(bool) if union is None else (union | (m != 0))
+    return union
+
+
+# -- the job ---------------------------------------------------------------------------------
+def _check_paths(clip: Path, out: Path) -> None:
+    try:
+        same = out.exists() and os.path.samefile(clip, out)
+    except OSError:
+        same = False
+    if same or clip.expanduser().resolve() == out.expanduser().resolve():
+        raise OutputError(f"The output {out} is the input clip; choose another output name.")
+
+
+def _pick_codec(out: Path, codec: str | None) -> str:
+    if codec is not None:
+        return codec
+    if out.is_dir() or not out.suffix or str(out).endswith(os.sep):
+        return "png"
+    known = _CODEC_FOR_SUFFIX.get(out.suffix.lower())
+    if known is None:
+        raise OutputError(
+            f"The output {out} has an unknown extension {out.suffix!r}; use .mp4, .mkv, .mov, "
+            ".webm, .avi or a folder name for PNG frames."
+        )
+    return known
+
+
+def run_job(
+    job: Job,
+    on_event: Callable[[JobEvent], None] | None = None,
+    cancel: CancelCheck | None = None,
+) -> JobResult:
+    """Run ``job`` to completion and return what it did.
+
+    ``on_event`` receives :class:`JobProgress` and :class:`JobChunk` events on the calling
+    thread. ``cancel`` is polled between chunks; when it returns True the partial output is
+    deleted and :class:`models.errors.Cancelled` is raised.
+
+    Raises:
+        MediaError/InputError: unreadable clip or masks, sizes that do not match, frames
+            too small, a mask covering every pixel of every frame, a bad range.
+        OutputError: existing output without ``overwrite``, output = input, unwritable
+            folder, disk full, unknown codec for the container.
+        Cancelled: ``cancel()`` returned True.
+    """
+    from editor.media import VideoWriter, open_video
+
+    t_start = time.monotonic()
+    settings = job.settings
+    clip, out = Path(job.clip).expanduser(), Path(job.out).expanduser()
+    emit = on_event or (lambda event: None)
+    notes: list[str] = []
+
+    def note(text: str, stage: str, done: int, total: int) -> None:
+        notes.append(text)
+        emit(JobProgress(stage, done, total, text))
+
+    if not clip.exists():
+        raise MediaError(f"The video {clip} does not exist; check the path.")
+    _check_paths(clip, out)
+    codec = _pick_codec(out, settings.codec)
+    with open_video(clip) as reader:
+        info = reader.info
+        n, w, h = info.num_frames, info.width, info.height
+        if n < 1:
+            raise MediaError(f"{clip} has no frames; choose another clip.")
+        if min(w, h) < MIN_SIDE:
+            raise InputError(
+                f"The frames of {clip} are {w}x{h}, smaller than {MIN_SIDE} pixels on a side; "
+                "upscale the clip first."
+            )
+        canvas = job.canvas
+        if canvas is not None:
+            if (canvas.src_width, canvas.src_height) != (w, h):
+                raise InputError(
+                    f"the canvas was planned for {canvas.src_width}x{canvas.src_height} but {clip} "
+                    f"is {w}x{h}: plan it for this clip"
+                )
+            start, stop = 0, n
+            if job.frame_range not in (None, (0, n)):
+                raise InputError("outpainting expands every frame: drop the frame range")
+            out_w, out_h = canvas.width, canvas.height
+        else:
+            start, stop = job.frame_range if job.frame_range is not None else (0, n)
+            if not (0 <= start < stop <= n):
+                raise InputError(
+                    f"the range {start}:{stop} is outside {clip}, which has {n} frames: "
+                    f"give START:STOP with 0 <= START < STOP <= {n}"
+                )
+            out_w, out_h = w, h
+
+        # Masks, their union over the range, and what the engine will see.
+        passthrough = False
+        masks: _Masks | None = None
+        flow_mask_full: np.ndarray | None = None
+        region = (0, 0, out_w, out_h)  # x0, y0, x1, y1 of the processed area
+        crop = None
+        if canvas is not None:
+            flow_mask_full, canvas_mask = canvas.masks()
+            masks = _Masks(canvas_mask, n, (out_w, out_h), notes)
+            union = canvas_mask.astype(bool)
+        else:
+            masks = _Masks(job.masks, n, (w, h), notes)
+            union = _union(masks, start, stop)
+            if not union.any():
+                passthrough = True
+                note(
+                    f"The masks are empty for frames {start}..{stop - 1}: the frames pass through untouched.",
+                    "copy", 0, n,
+                )
+            elif union.all() and all(masks.mask(i).all() for i in range(start, stop)):
+                raise InputError(
+                    "the mask covers every pixel of every frame, so nothing is left to fill from: "
+                    "mask only what should be removed"
+                )
+            elif settings.crop:
+                box = crop_box(union, settings.crop_padding)
+                x0, y0, x1, y1 = box
+                if (x1 - x0) * (y1 - y0) < settings.crop_fraction * w * h:
+                    crop = region = box
+                    notes.append(f"Processing only the {x1 - x0}x{y1 - y0} region at ({x0}, {y0}) around the masks.")
+        rw, rh = region[2] - region[0], region[3] - region[1]
+        psize = None if passthrough else processing_size(rw, rh, settings, whole_frame=crop is None)
+        if psize is not None:
+            notes.append(f"The engine runs at {psize[0]}x{psize[1]}; the fill is pasted at {rw}x{rh}.")
+        dilation = settings.composite_dilation
+        if dilation is None:
+            dilation = 4 if psize is None else max(4, int(math.ceil(4 * rw / psize[0])) - settings.feather)
+            dilation = max(dilation, 0)
+
+        audio_from = clip if settings.audio and not info.is_folder and info.audio else None
+        timestamps = None if info.is_folder else reader.timestamps
+        writer = VideoWriter(
+            out, out_w, out_h, info.fps, codec=codec, quality=settings.quality,
+            audio_from=audio_from, timestamps=timestamps, overwrite=settings.overwrite,
+        )
+        eta = Eta(n)
+        written = 0
+        stage = ("stage", 0, 0)
+
+        def progress(message: str = "") -> None:
+            emit(JobProgress(stage[0], written, n, message, eta.update(written), stage[1], stage[2]))
+
+        def cancelled() -> bool:
+            return cancel is not None and bool(cancel())
+
+        try:
+            frames = reader.iter_frames(0, n)
+            # 1. frames before the range, untouched
+            stage = ("copy", 0, start)
+            chunk: list[np.ndarray] = []
+            for i, frame in enumerate(itertools.islice(frames, start)):
+                writer.write(frame)
+                chunk.append(frame)
+                written += 1
+                if len(chunk) == 16 or i == start - 1:
+                    emit(JobChunk(written - len(chunk), chunk))
+                    chunk = []
+                    progress()
+                    if cancelled():
+                        raise Cancelled(f"cancelled after {written} of {n} frames; nothing was saved")
+            # 2. the range, through the engine (or untouched when the masks are empty)
+            if passthrough:
+                stop = start  # the loop below copies the range with the rest
+            else:
+                pending: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+                x0, y0, x1, y1 = region
+
+                def engine_inputs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                    for i, frame in enumerate(itertools.islice(frames, stop - start), start):
+                        full = canvas.place(frame) if canvas is not None else frame
+                        mask = masks.mask(i)
+                        pending[i] = (full, mask)
+                        f, m = full[y0:y1, x0:x1], mask[y0:y1, x0:x1]
+                        if psize is not None:
+                            f = cv2.resize(f, psize, interpolation=cv2.INTER_AREA)
+                            m = (cv2.resize(m.astype(np.float32), psize, interpolation=cv2.INTER_AREA) > 0)
+                            m = m.astype(np.uint8)
+                        yield np.ascontiguousarray(f), np.ascontiguousarray(m)
+
+                frame_source = _FrameMaskSplitter(engine_inputs())
+                kwargs: dict[str, Any] = {}
+                if flow_mask_full is not None:
+                    fm = flow_mask_full[y0:y1, x0:x1]
+                    if psize is not None:
+                        fm = (cv2.resize(fm.astype(np.float32), psize, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
+                    kwargs["flow_masks"] = itertools.repeat(fm, stop - start)
+                stage = ("engine", 0, stop - start)
+                progress(f"Running the {getattr(job.engine, 'name', 'engine')} engine on frames {start}..{stop - 1}.")
+                events = job.engine.process(
+                    frame_source.frames(), frame_source.masks(), stop - start, cancel=cancel, **kwargs
+                )
+                expected = start
+                for event in events:
+                    if isinstance(event, Progress):
+                        stage = (event.stage, event.done, event.total)
+                        progress(event.message)
+                    elif isinstance(event, FramesReady):
+                        first = start + event.start
+                        if first != expected:
+                            raise RuntimeError(f"engine {job.engine!r} skipped to frame {first}, expected {expected}")
+                        done_frames = []
+                        for k, fill in enumerate(event.frames):
+                            i = first + k
+                            full, mask = pending.pop(i)
+                            result = _paste(full, mask, fill, region, psize, dilation, settings.feather)
+                            writer.write(result)
+                            done_frames.append(result)
+                            written += 1
+                        expected = first + len(event.frames)
+                        emit(JobChunk(first, done_frames))
+                        progress()
+                        if cancelled():
+                            raise Cancelled(f"cancelled after {written} of {n} frames; nothing was saved")
+                if expected != stop:
+                    raise RuntimeError(f"engine {job.engine!r} returned frames up to {expected}, expected {stop}")
+            # 3. frames after the range, untouched
+            stage = ("copy", 0, n - stop)
+            chunk = []
+            for i, frame in enumerate(frames, stop):
+                if canvas is not None:
+                    frame = canvas.place(frame)
+                writer.write(frame)
+                chunk.append(frame)
+                written += 1
+                if len(chunk) == 16 or i == n - 1:
+                    emit(JobChunk(written - len(chunk), chunk))
+                    chunk = []
+                    progress()
+                    if cancelled() and written < n:
+                        raise Cancelled(f"cancelled after {written} of {n} frames; nothing was saved")
+            if written != n:
+                raise MediaError(
+                    f"{clip} gave {written} frames but announced {n}; the file may be truncated: re-encode it."
+                )
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            masks.close()
+        emit(JobProgress("done", n, n, "", 0.0))
+        if passthrough:
+            start, stop = job.frame_range if job.frame_range is not None else (0, n)
+        return JobResult(
+            out=out,
+            num_frames=written,
+            frame_range=(start, stop),
+            engine=getattr(job.engine, "name", type(job.engine).__name__),
+            size=(out_w, out_h),
+            process_size=psize,
+            crop=crop,
+            passthrough=passthrough,
+            seconds=time.monotonic() - t_start,
+            audio_copied=list(writer.audio_copied),
+            messages=notes,
+        )
+
+
+class _FrameMaskSplitter:
+    """Split one lazy iterator of (frame, mask) pairs into a frame and a mask iterator that
+    may be pulled in any interleaving, buffering only what one side is ahead of the other."""
+
+    def __init__(self, pairs: Iterator[tuple[np.ndarray, np.ndarray]]) -> None:
+        self._pairs = pairs
+        self._frames: list[np.ndarray] = []
+        self._masks: list[np.ndarray] = []
+
+    def _pull(self) -> bool:
+        nxt = next(self._pairs, None)
+        if nxt is None:
+            return False
+        self._frames.append(nxt[0])
+        self._masks.append(nxt[1])
+        return True
+
+    def frames(self) -> Iterator[np.ndarray]:
+        while self._frames or self._pull():
+            yield self._frames.pop(0)
+
+    def masks(self) -> Iterator[np.ndarray]:
+        while self._masks or self._pull():
+            yield self._masks.pop(0)
+
+
+def _paste(
+    full: np.ndarray,
+    mask: np.ndarray,
+    fill: np.ndarray,
+    region: tuple[int, int, int, int],
+    psize: tuple[int, int] | None,
+    dilation: int,
+    feather: int,
+) -> np.ndarray:
+    """The output frame: the engine's ``fill`` of ``region`` put back into ``full``."""
+    x0, y0, x1, y1 = region
+    fill = np.asarray(fill)
+    if psize is None:
+        if fill.shape[:2] != (y1 - y0, x1 - x0):
+            raise RuntimeError(f"the engine returned a {fill.shape[1]}x{fill.shape[0]} frame for {x1 - x0}x{y1 - y0}")
+        if (x0, y0, x1, y1) == (0, 0, full.shape[1], full.shape[0]):
+            return np.ascontiguousarray(fill)
+        out = full.copy()
+        out[y0:y1, x0:x1] = fill
+        return out
+    up = cv2.resize(fill, (x1 - x0, y1 - y0), interpolation=cv2.INTER_CUBIC)
+    alpha = feather_alpha(mask[y0:y1, x0:x1], dilation, feather)
+    out = full.copy()
+    out[y0:y1, x0:x1] = composite(full[y0:y1, x0:x1], up, alpha)
+    return out
