@@ -62,6 +62,8 @@ class ClassicConfig:
             the output stay at full resolution.
         motion_model: "homography" (fit the background motion, then interpolate what it
             misses) or "smooth" (interpolate the flow from the region's boundary only).
+        flow_trust_margin: pixels (at flow resolution) around the flow region whose flow
+            is not used to complete it, since the removed object drags the flow near it.
         consistency_alpha, consistency_beta: a chained step from a to b is kept when
             ``|f + b|^2 <= alpha * (|f|^2 + |b|^2) + beta`` (beta in flow-resolution px^2),
             with f the forward and b the backward flow.
@@ -73,11 +75,12 @@ class ClassicConfig:
 
     mask_dilation: int = 4
     flow_mask_dilation: int = 8
-    neighbor_radius: int = 10
+    neighbor_radius: int = 15
     chunk_size: int = 10
     flow_preset: str = "medium"
     flow_max_side: int = 640
     motion_model: str = "homography"
+    flow_trust_margin: int = 12
     consistency_alpha: float = 0.01
     consistency_beta: float = 0.5
     inpaint_radius: int = 5
@@ -91,6 +94,7 @@ class ClassicConfig:
             "neighbor_radius": (self.neighbor_radius, 1, 100),
             "chunk_size": (self.chunk_size, 1, 10_000),
             "flow_max_side": (self.flow_max_side, 32, 8192),
+            "flow_trust_margin": (self.flow_trust_margin, 0, 256),
             "inpaint_radius": (self.inpaint_radius, 1, 100),
         }
         for name, (value, low, high) in ints.items():
@@ -156,7 +160,9 @@ def _normalise(v: np.ndarray, w: np.ndarray, fallback: np.ndarray) -> np.ndarray
     return (alpha * fine + (1.0 - alpha) * fallback).astype(np.float32)
 
 
-def complete_flow(flow: np.ndarray, region: np.ndarray, model: str = "homography") -> np.ndarray:
+def complete_flow(
+    flow: np.ndarray, region: np.ndarray, model: str = "homography", margin: int = 12
+) -> np.ndarray:
     """Replace ``flow`` inside ``region`` by the background motion around it.
 
     Args:
@@ -164,12 +170,17 @@ def complete_flow(flow: np.ndarray, region: np.ndarray, model: str = "homography
         region: hxw bool, True where the flow is not trusted.
         model: "homography" fits a homography (RANSAC) to the trusted flow and interpolates
             the residual; "smooth" interpolates the flow itself.
+        margin: pixels around ``region`` whose flow is kept but not used to fill it: the
+            removed object drags the flow next to it, and interpolating from there carries
+            that error into the hole.
     Returns:
         hxwx2 float32, equal to ``flow`` outside ``region``.
     """
     if not region.any():
         return flow
-    known = ~region
+    known = ~dilate(region, margin)
+    if known.sum() < 16:
+        known = ~region
     base = np.zeros_like(flow)
     if model == "homography":
         base = _homography_flow(flow, known)
@@ -297,8 +308,9 @@ class _Window:
             region = self._small_region(a) | self._small_region(b)
             forward = self._dis.calc(ga, gb, None)
             backward = self._dis.calc(gb, ga, None)
-            self._flows[(a, b)] = complete_flow(forward, region, self.config.motion_model)
-            self._flows[(b, a)] = complete_flow(backward, region, self.config.motion_model)
+            model, margin = self.config.motion_model, self.config.flow_trust_margin
+            self._flows[(a, b)] = complete_flow(forward, region, model, margin)
+            self._flows[(b, a)] = complete_flow(backward, region, model, margin)
         return self._flows[(a, b)]
 
 
