@@ -11,6 +11,7 @@ A reader is not thread-safe: give each thread (the GUI, a job worker) its own re
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -373,18 +374,20 @@ class FileReader(VideoReader):
             return False
         # Decoding forward is cheaper than seeking unless a keyframe lies in between.
         self._build_index()
-        return any(self._pos < k <= index for k in self._keyframes)
+        k = bisect.bisect_right(self._keyframes, index) - 1  # last keyframe <= index
+        return k >= 0 and self._keyframes[k] > self._pos
 
-    def _read(self, index: int) -> np.ndarray:
+    def _read(self, index: int, from_start: bool = False) -> np.ndarray:
         if self._closed:
             raise ValueError("the reader is closed")
-        if self._seek_needed(index):
+        if from_start or self._seek_needed(index):
             pts = self._build_index()
             if index >= len(pts):
                 raise MediaError(
                     f"Frame {index} of {self._path} cannot be found; the file may be truncated."
                 )
-            self._container.seek(pts[index], stream=self._stream, backward=True, any_frame=False)
+            target = pts[0] if from_start else pts[index]
+            self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
             self._stream.codec_context.flush_buffers()
             self._gen = self._container.decode(self._stream)
             self._pos = -1  # unknown until the first frame's pts is seen
@@ -404,9 +407,15 @@ class FileReader(VideoReader):
             got, self._pos = self._pos, self._pos + 1
             if got == index:
                 return self._to_rgb(frame)
-            if got > index:  # overshot: the keyframe index lied; seek from scratch next time
-                self._gen = None
-                return self._read(index)
+            if got > index:
+                if from_start:
+                    raise MediaError(
+                        f"Frame {index} of {self._path} could not be decoded; "
+                        "the file may be corrupt."
+                    )
+                # The seek landed past the frame (a keyframe the index did not know about
+                # or odd timestamps): decode from the very start, slow but always right.
+                return self._read(index, from_start=True)
 
     def close(self) -> None:
         if not self._closed:

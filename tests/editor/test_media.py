@@ -66,8 +66,9 @@ def test_odd_size_h264_is_padded_and_crops_back(tmp_path):
 
 def test_random_access_equals_sequential_decode(tmp_path):
     frames = smooth_frames(12)
-    for name in ("a.mp4", "a.mkv"):  # exact count from the header / counted by demuxing
-        path = write_clip(tmp_path / name, frames)
+    # exact count from the header / counted by demuxing / every frame a keyframe
+    for name, codec in (("a.mp4", "h264"), ("a.mkv", "h264"), ("b.mkv", "ffv1")):
+        path = write_clip(tmp_path / name, frames, codec=codec)
         with open_video(path) as r:
             seq = list(r.iter_frames())
         with open_video(path, cache_size=2) as r:
