@@ -443,6 +443,7 @@ def run_job(
             out_w, out_h = canvas.width, canvas.height
         else:
             start, stop = job.frame_range if job.frame_range is not None else (0, n)
+            stop = n if stop is None else stop
             if not (0 <= start < stop <= n):
                 raise InputError(
                     f"the range {start}:{stop} is outside {clip}, which has {n} frames: "
@@ -462,6 +463,8 @@ def run_job(
             union = canvas_mask.astype(bool)
         else:
             masks = _Masks(job.masks, n, (w, h), notes)
+            for text in notes:
+                emit(JobProgress("masks", 0, n, text))
             union = _union(masks, start, stop)
             if not union.any():
                 passthrough = True
@@ -546,7 +549,7 @@ def run_job(
                     if psize is not None:
                         fm = (cv2.resize(fm.astype(np.float32), psize, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
                     kwargs["flow_masks"] = itertools.repeat(fm, stop - start)
-                stage = ("engine", 0, stop - start)
+                stage = ("starting", 0, stop - start)
                 progress(f"Running the {getattr(job.engine, 'name', 'engine')} engine on frames {start}..{stop - 1}.")
                 events = job.engine.process(
                     frame_source.frames(), frame_source.masks(), stop - start, cancel=cancel, **kwargs
@@ -603,6 +606,7 @@ def run_job(
         emit(JobProgress("done", n, n, "", 0.0))
         if passthrough:
             start, stop = job.frame_range if job.frame_range is not None else (0, n)
+            stop = n if stop is None else stop
         return JobResult(
             out=out,
             num_frames=written,
