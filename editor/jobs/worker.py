@@ -77,9 +77,12 @@ class JobWorker(QObject):
     failed = Signal(str)
     finished = Signal(bool)
 
-    def __init__(self, job: Any, revision: int, run: Callable[..., Any] | None = None):
+    def __init__(self, make_job: Callable[[], Any], revision: int, run: Callable[..., Any] | None = None):
+        """``make_job()`` builds the runner's Job on the worker thread (engines load weights)."""
         super().__init__()
-        self.job, self.revision = job, revision
+        self.make_job, self.revision = make_job, revision
+        self.job: Any = None
+        self.result: Any = None
         self._run = run
         self._cancel = threading.Event()
         self._t0 = 0.0
@@ -105,9 +108,10 @@ class JobWorker(QObject):
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, Progress):
-            self.progress.emit(
-                JobProgress(event.stage, event.done, event.total, event.message, self._eta(event.done, event.total))
-            )
+            eta = getattr(event, "eta", None)
+            if eta is None:
+                eta = self._eta(event.done, event.total)
+            self.progress.emit(JobProgress(event.stage, event.done, event.total, event.message, eta))
         elif isinstance(event, FramesReady):
             self.chunk_ready.emit(event.start, list(event.frames), self.revision)
             if self._cancel.is_set():
@@ -121,7 +125,8 @@ class JobWorker(QObject):
             run = self._run
             if run is None:
                 from editor.jobs.runner import run_job as run
-            run(self.job, self._on_event, self._cancel.is_set)
+            self.job = self.make_job()
+            self.result = run(self.job, self._on_event, self._cancel.is_set)
             cancelled = self._cancel.is_set()
         except Cancelled:
             cancelled = True

@@ -1,0 +1,480 @@
+"""File, project, run and export handling of the main window (a mixin of MainWindow).
+
+Everything slow runs on a worker thread: decoding (FrameCache), the sample clip, runs, export,
+downloads. Errors a user can cause arrive as one sentence and are shown with ``show_error``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QStandardPaths, QTimer
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from editor.document.job_settings import RunSnapshot, make_job, run_output_path, settings_of
+from editor.document.model import ClipInfo
+from editor.document.project import SUFFIX, ProjectData, load_project, save_project
+from editor.jobs.worker import JobWorker, TaskWorker, running_threads, start_thread
+from models.errors import ProPainterError
+
+VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.webm *.avi *.m4v);;All files (*)"
+PROJECT_FILTER = f"Projects (*{SUFFIX})"
+MAX_RECENT = 10
+Yes, No = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+Save, Discard, CancelBtn = (QMessageBox.StandardButton.Save, QMessageBox.StandardButton.Discard,
+                            QMessageBox.StandardButton.Cancel)
+
+
+def app_home() -> Path:
+    """The editor's data folder (recovery file, sample, run outputs)."""
+    env = os.environ.get("PROPAINTER_EDITOR_HOME")
+    base = Path(env) if env else Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+class SessionMixin:
+    # ---- setup --------------------------------------------------------------------------------
+    def init_session(self) -> None:
+        self.worker: JobWorker | None = None
+        self.worker_thread = None
+        self.task: TaskWorker | None = None
+        self.task_thread = None
+        self._run_serial = 0
+        self._close_when_idle = False
+        self._run_started = 0.0
+        self.last_run_result = None
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start(int(self.settings.value("autosave_ms", 30000)))
+        self.task_cancel.clicked.connect(self.cancel_task)
+        self._rebuild_recent()
+
+    def show_error(self, title: str, message: str) -> None:
+        QMessageBox.critical(self, title, message[:1].upper() + message[1:])
+
+    def recovery_path(self) -> Path:
+        return app_home() / f"recovery{SUFFIX}"
+
+    # ---- recent files -------------------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def _add_recent(self, path: str) -> None:
+        items = [p for p in self.recent_files() if p != path]
+        self.settings.setValue("recent", [path] + items[: MAX_RECENT - 1])
+        self._rebuild_recent()
+
+    def _rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        for p in self.recent_files():
+            a = self.recent_menu.addAction(Path(p).name)
+            a.setToolTip(p)
+            a.triggered.connect(lambda _=False, path=p: self.open_path(path))
+        self.recent_menu.setEnabled(bool(self.recent_files()))
+
+    # ---- opening ------------------------------------------------------------------------------
+    def open_clip_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open Clip", str(self.settings.value("last_dir", "")), VIDEO_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open Project", str(self.settings.value("last_dir", "")), PROJECT_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str) -> bool:
+        """Open a clip, a frame folder or a project, after asking about unsaved changes."""
+        if not self.confirm_discard():
+            return False
+        if str(path).endswith(SUFFIX):
+            return self.open_project(path)
+        return self.open_clip(path)
+
+    def _open_reader_info(self, path: str) -> ClipInfo:
+        from editor.media import open_video
+
+        with open_video(path) as reader:
+            return ClipInfo.from_video_info(str(path), reader.info)
+
+    def open_clip(self, path: str, masks: dict | None = None) -> bool:
+        if self.is_running():
+            self.show_error("Open", "a run is in progress: cancel it before opening another clip")
+            return False
+        try:
+            clip = self._open_reader_info(path)
+        except ProPainterError as exc:
+            self.show_error("Cannot open the clip", str(exc))
+            return False
+        self._set_cache(clip)
+        self.doc.set_clip(clip)
+        if masks:
+            for f, m in masks.items():
+                self.doc.masks.set_mask(f, m)
+            self.doc.masksChanged.emit(list(masks))
+        self._add_recent(str(path))
+        self.settings.setValue("last_dir", str(Path(path).parent))
+        return True
+
+    def _set_cache(self, clip: ClipInfo) -> None:
+        from editor.media import open_video
+        from editor.widgets.frame_cache import FrameCache
+
+        if self.cache is not None:
+            self.cache.close()
+        self.cache = FrameCache(lambda p=clip.path: open_video(p), clip.num_frames, clip.width * clip.height * 3)
+        self.cache.frameReady.connect(self._on_frame_ready)
+        self.cache.failed.connect(lambda msg: self.show_error("Cannot decode the clip", msg))
+
+    def open_sample(self) -> None:
+        """Write the sample clip (and its masks) to the data folder in the background, then open it."""
+        if not self.confirm_discard():
+            return
+        folder = app_home() / "sample"
+
+        def make(report, cancelled):
+            from editor.media import open_masks
+            from editor.sample import make_sample
+
+            report(0, 1, "Writing the sample clip")
+            paths = make_sample(folder, overwrite=True)
+            from editor.media import open_video
+
+            with open_video(paths.clip) as r:
+                n, size = r.info.num_frames, r.info.size
+            src = open_masks(paths.masks, n, size)
+            masks = {i: src.mask(i) * 255 for i in range(n)}
+            return str(paths.clip), masks
+
+        def done(result):
+            clip, masks = result
+            masks = {f: m.astype("uint8") for f, m in masks.items() if m.any()}
+            self.open_clip(clip, masks)
+
+        self.start_task("Opening the sample", make, done, "Cannot write the sample clip")
+
+    def import_masks_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import Masks", "", "Masks (*.png *.jpg *.mp4 *.mkv *.avi);;All files (*)")
+        if path:
+            self.import_masks(path)
+
+    def import_masks(self, path: str) -> None:
+        """Replace the masks of every frame with those from a file or folder (one undo step)."""
+        from editor.media import open_masks
+
+        clip = self.doc.clip
+        try:
+            src = open_masks(path, clip.num_frames, (clip.width, clip.height))
+            new = {i: (src.mask(i) > 0).astype("uint8") * 255 for i in range(clip.num_frames)}
+        except ProPainterError as exc:
+            self.show_error("Cannot import the masks", str(exc))
+            return
+        self.doc.set_masks({f: (m if m.any() else None) for f, m in new.items()}, "Import Masks")
+
+    # ---- drag and drop ------------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            event.acceptProposedAction()
+            self.open_path(urls[0])
+
+    # ---- projects -----------------------------------------------------------------------------
+    def open_project(self, path: str, recovered: bool = False) -> bool:
+        try:
+            data = load_project(path)
+            if not Path(data.clip).exists():
+                raise ProPainterError(f"the clip {data.clip} of project {path} is missing: put it back or open the clip")
+            clip = self._open_reader_info(data.clip)
+            if (clip.width, clip.height, clip.num_frames) != (data.width, data.height, data.num_frames):
+                raise ProPainterError(
+                    f"the clip {data.clip} has changed since project {path} was saved: open the original clip"
+                )
+        except ProPainterError as exc:
+            self.show_error("Cannot open the project", str(exc))
+            return False
+        self._set_cache(clip)
+        self.doc.load_project(clip, data, None if recovered else str(path))
+        if not recovered:
+            self._add_recent(str(path))
+        self._update_title()
+        return True
+
+    def save_project(self) -> bool:
+        if self.doc.clip is None:
+            return False
+        if not self.doc.path:
+            return self.save_project_as()
+        return self.save_project_to(self.doc.path)
+
+    def save_project_as(self) -> bool:
+        if self.doc.clip is None:
+            return False
+        default = str(Path(self.doc.clip.path).with_suffix(SUFFIX))
+        path, _ = QFileDialog.getSaveFileName(self, "Save Project", default, PROJECT_FILTER)
+        if not path:
+            return False
+        if not path.endswith(SUFFIX):
+            path += SUFFIX
+        return self.save_project_to(path)
+
+    def save_project_to(self, path: str) -> bool:
+        self.doc.settings = settings_of(self.doc.settings) | self.doc.settings
+        try:
+            save_project(path, self.doc.to_project())
+        except ProPainterError as exc:
+            self.show_error("Cannot save the project", str(exc))
+            return False
+        self.doc.mark_saved(str(path))
+        self._add_recent(str(path))
+        self.recovery_path().unlink(missing_ok=True)
+        self._update_title()
+        return True
+
+    def autosave(self) -> None:
+        """Write the recovery file when there are unsaved changes."""
+        if self.doc.clip is None or not self.doc.is_modified():
+            return
+        try:
+            save_project(self.recovery_path(), self.doc.to_project())
+        except ProPainterError as exc:
+            self.statusBar().showMessage(f"Autosave failed: {exc}", 5000)
+
+    def offer_recovery(self) -> bool:
+        """After a crash: offer to restore the recovery file. True when restored."""
+        path = self.recovery_path()
+        if not path.exists():
+            return False
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
+        answer = QMessageBox.question(
+            self, "Restore unsaved work?",
+            f"The editor did not close normally. Restore the unsaved work autosaved at {when}?",
+            Yes | No, Yes,
+        )
+        if answer == Yes:
+            ok = self.open_project(str(path), recovered=True)
+            if ok:
+                self.doc.mark_dirty()
+            return ok
+        path.unlink(missing_ok=True)
+        return False
+
+    def confirm_discard(self) -> bool:
+        """Ask about unsaved changes; False when the user cancels."""
+        if not self.doc.is_modified():
+            return True
+        answer = QMessageBox.question(
+            self, "Unsaved changes", "The project has unsaved changes. Save them first?",
+            Save | Discard | CancelBtn, Save,
+        )
+        if answer == CancelBtn:
+            return False
+        if answer == Save:
+            return self.save_project()
+        return True
+
+    # ---- runs ---------------------------------------------------------------------------------
+    def is_running(self) -> bool:
+        return self.worker is not None
+
+    def start_run(self) -> bool:
+        """Snapshot the document and start ONE worker that drives run_job."""
+        if self.doc.clip is None or self.is_running():
+            return False
+        try:
+            canvas = self.doc.canvas()
+        except ProPainterError as exc:
+            self.show_error("Cannot run", str(exc))
+            return False
+        if canvas is None and not self.doc.masks.frames():
+            self.show_error("Nothing to remove", "no frame has a mask: paint over what should be removed, then run")
+            return False
+        self._run_serial += 1
+        runs = app_home() / "runs"
+        runs.mkdir(exist_ok=True)
+        snap = RunSnapshot(
+            clip=self.doc.clip.path,
+            out=str(run_output_path(runs, self._run_serial)),
+            masks=self.doc.masks.snapshot(range(self.doc.in_point, self.doc.out_point + 1)),
+            frame_range=(self.doc.in_point, self.doc.out_point + 1),
+            settings=settings_of(self.panel.settings()),
+            canvas=canvas,
+            revision=self.doc.masks.revision,
+        )
+        self._run_range = (0, self.doc.num_frames) if canvas is not None else snap.frame_range
+        self._run_out = Path(snap.out)
+        self.worker = JobWorker(lambda: make_job(snap), snap.revision)
+        self.worker.progress.connect(self.panel.show_progress)
+        self.worker.chunk_ready.connect(self._on_chunk)
+        self.worker.failed.connect(lambda msg: self.show_error("The run failed", msg))
+        self.worker.finished.connect(self._on_run_finished)
+        self._run_started = time.monotonic()
+        self.panel.show_started()
+        self.worker_thread = start_thread(self.worker, "job")
+        self._update_enabled()
+        return True
+
+    def cancel_run(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            self.panel.show_cancelling()
+
+    def _on_chunk(self, start: int, frames: list, revision: int) -> None:
+        a, b = self._run_range
+        keep = [(start + k, f) for k, f in enumerate(frames) if a <= start + k < b]
+        if not keep:
+            return
+        self.results.put(keep[0][0], [f for _, f in keep], revision)
+        self.timeline.set_results(self.results.status(self.doc.masks.revision))
+        if keep[0][0] <= self.current <= keep[-1][0]:
+            self._show_result()
+
+    def _on_run_finished(self, cancelled: bool) -> None:
+        self.last_run_result = self.worker.result if self.worker is not None else None
+        if self.worker_thread is not None:
+            self.worker_thread.wait()
+        self.worker = self.worker_thread = None
+        self._run_out.unlink(missing_ok=True)
+        self.panel.show_finished(cancelled, time.monotonic() - self._run_started)
+        self._update_enabled()
+        if self._close_when_idle:
+            self.close()
+
+    # ---- background tasks (sample, export, download) --------------------------------------------
+    def start_task(self, title: str, fn, on_done, error_title: str) -> bool:
+        if self.task is not None:
+            self.show_error(title, "another background task is running: wait for it or cancel it")
+            return False
+        self.task = TaskWorker(fn)
+        self.task_bar.setFormat(f"{title} %p%")
+        self.task_bar.setValue(0)
+        self.task_bar.show()
+        self.task_cancel.show()
+        self.task.progress.connect(lambda d, t, s: (self.task_bar.setMaximum(max(1, t)), self.task_bar.setValue(d)))
+        self.task.succeeded.connect(on_done)
+        self.task.failed.connect(lambda msg: self.show_error(error_title, msg))
+        self.task.finished.connect(self._on_task_finished)
+        self.task_thread = start_thread(self.task, "task")
+        return True
+
+    def cancel_task(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    def _on_task_finished(self, cancelled: bool) -> None:
+        if self.task_thread is not None:
+            self.task_thread.wait()
+        self.task = self.task_thread = None
+        self.task_bar.hide()
+        self.task_cancel.hide()
+        if cancelled:
+            self.statusBar().showMessage("Cancelled", 3000)
+        if self._close_when_idle:
+            self.close()
+
+    # ---- dialogs ------------------------------------------------------------------------------
+    def expand_dialog(self):
+        """Open the canvas expansion dialog (returned, so tests and screenshots can drive it)."""
+        from editor.widgets.dialogs import ExpandDialog
+
+        if self.doc.clip is None:
+            return None
+        frame = self.cache.get(self.current) if self.cache is not None else None
+        dlg = ExpandDialog(self, self.doc.clip.width, self.doc.clip.height, frame, self.doc.expansion)
+        dlg.finished.connect(lambda code: self._expand_done(dlg, code))
+        dlg.open()
+        return dlg
+
+    def _expand_done(self, dlg, code: int) -> None:
+        if code:
+            self.doc.set_expansion(None if dlg.removed else dlg.expansion())
+
+    def export_dialog(self):
+        from editor.widgets.dialogs import ExportDialog
+
+        if self.doc.clip is None:
+            return None
+        from editor.media import open_video
+
+        try:
+            with open_video(self.doc.clip.path) as r:
+                has_audio = bool(r.info.audio)
+        except ProPainterError as exc:
+            self.show_error("Cannot export", str(exc))
+            return None
+        dlg = ExportDialog(self, self.doc.clip.path, (self.doc.in_point, self.doc.out_point), self.doc.num_frames, has_audio)
+        dlg.finished.connect(lambda code: code and self.start_export(dlg.export_settings()))
+        dlg.open()
+        return dlg
+
+    def start_export(self, settings) -> bool:
+        """Export in the background: results where they exist, the source elsewhere."""
+        from editor.export import export_video
+
+        if not settings.out:
+            self.show_error("Cannot export", "no output file was given: choose where to write the video")
+            return False
+        try:
+            canvas = self.doc.canvas()
+        except ProPainterError as exc:
+            self.show_error("Cannot export", str(exc))
+            return False
+        results = {f: self.results.frame(f) for f in self.results.frames()}
+        masks = self.doc.masks.raw()
+        zeros = np.zeros((self.doc.clip.height, self.doc.clip.width), np.uint8)
+        clip = self.doc.clip.path
+
+        def work(report, cancelled):
+            return export_video(clip, settings, results.get, lambda i: masks.get(i, zeros), canvas, report, cancelled)
+
+        def done(path):
+            self.statusBar().showMessage(f"Exported {path}", 8000)
+            self.last_export = path
+
+        return self.start_task("Exporting", work, done, "Cannot export")
+
+    # ---- closing ------------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:
+        if self.is_running() or self.task is not None:
+            if not self._close_when_idle:
+                answer = QMessageBox.question(
+                    self, "Quit during a run?", "Work is running in the background. Cancel it and quit?", Yes | No, No
+                )
+                if answer != Yes:
+                    event.ignore()
+                    return
+                if not self.confirm_discard():
+                    event.ignore()
+                    return
+                self._close_when_idle = True
+                self.cancel_run()
+                self.cancel_task()
+            event.ignore()  # closes when the worker reports finished
+            return
+        if not self._close_when_idle and not self.confirm_discard():
+            event.ignore()
+            return
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        """Stop timers and threads; remove the recovery file (this is a clean exit)."""
+        self.play_timer.stop()
+        self.autosave_timer.stop()
+        if self.cache is not None:
+            self.cache.close()
+            self.cache = None
+        for t in running_threads():
+            t.wait(5000)
+        self.recovery_path().unlink(missing_ok=True)
