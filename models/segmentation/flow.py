@@ -1,0 +1,234 @@
+"""Classical optical flow between neighbouring frames (OpenCV DIS) for moving masks along a clip.
+
+Flow is computed on grey images whose long side is at most ``max_side`` pixels and scaled up
+when a mask is warped at full resolution. Results are cached, so several object tracks on
+the same clip (and forward/backward passes) pay for each pair of frames once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+
+DIS_PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+}
+
+FrameGetter = Callable[[int], np.ndarray]
+
+
+class FlowField:
+    """Dense flow between frames of one clip, read through ``get_frame(i) -> HxWx3 uint8``.
+
+    ``flow(a, b)``: hxwx2 float32 at flow resolution, so that grey_a(p) ~ grey_b(p + flow(p)).
+    """
+
+    def __init__(
+        self,
+        get_frame: FrameGetter,
+        *,
+        max_side: int = 640,
+        preset: str = "medium",
+        cache_size: int = 64,
+    ) -> None:
+        if preset not in DIS_PRESETS:
+            raise InputError(f"Unknown optical flow preset {preset!r}; choose one of {', '.join(DIS_PRESETS)}.")
+        if max_side < 16:
+            raise InputError(f"The flow resolution must be at least 16 pixels, got {max_side}.")
+        self._get_frame = get_frame
+        self.max_side = int(max_side)
+        self._preset = DIS_PRESETS[preset]
+        self._dis = cv2.DISOpticalFlow_create(self._preset)
+        self._capacity = max(4, int(cache_size))
+        self._flows: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._grey: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._frames: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self._grids: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self.size: tuple[int, int] | None = None  # (H, W) of the frames
+        self.flow_size: tuple[int, int] | None = None  # (h, w) of the flow
+
+    def frame(self, index: int) -> np.ndarray:
+        """HxWx3 uint8 frame ``index`` (the last few are kept)."""
+        if index in self._frames:
+            self._frames.move_to_end(index)
+            return self._frames[index]
+        frame = np.asarray(self._get_frame(int(index)))
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise InputError(f"Frame {index} must be HxWx3 uint8 RGB, got shape {frame.shape} of {frame.dtype}.")
+        if self.size is None:
+            self.size = frame.shape[:2]
+            height, width = self.size
+            scale = min(1.0, self.max_side / max(height, width))
+            self.flow_size = (max(8, int(round(height * scale))), max(8, int(round(width * scale))))
+        elif frame.shape[:2] != self.size:
+            raise InputError(
+                f"Frame {index} is {frame.shape[1]}x{frame.shape[0]} but the clip is {self.size[1]}x{self.size[0]}."
+            )
+        self._frames[index] = frame
+        while len(self._frames) > 4:
+            self._frames.popitem(last=False)
+        return frame
+
+    def _grey_image(self, index: int) -> np.ndarray:
+        if index in self._grey:
+            self._grey.move_to_end(index)
+            return self._grey[index]
+        frame = self.frame(index)
+        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        h, w = self.flow_size
+        if (h, w) != grey.shape:
+            grey = cv2.resize(grey, (w, h), interpolation=cv2.INTER_AREA)
+        self._grey[index] = grey
+        while len(self._grey) > 8:
+            self._grey.popitem(last=False)
+        return grey
+
+    def flow(self, a: int, b: int) -> np.ndarray:
+        """hxwx2 float32 flow from frame ``a`` to frame ``b`` at flow resolution (cached)."""
+        key = (int(a), int(b))
+        with self._lock:
+            if key in self._flows:
+                self._flows.move_to_end(key)
+                return self._flows[key]
+            flow = self._dis.calc(self._grey_image(a), self._grey_image(b), None)
+            self._flows[key] = flow
+            while len(self._flows) > self._capacity:
+                self._flows.popitem(last=False)
+            return flow
+
+    def _grid(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        key = (height, width)
+        if key not in self._grids:
+            self._grids[key] = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+        return self._grids[key]
+
+    def warp_mask(self, mask: np.ndarray, src: int, dst: int, motion: str = "auto") -> WarpResult:
+        """Move ``mask`` (HxW, nonzero = object) of frame ``src`` onto frame ``dst``.
+
+        ``motion``: "affine" fits one affine motion (RANSAC) to the flow of the mask's
+        interior and moves the whole mask with it: exact edges for objects that move, turn
+        and scale as a whole, since the flow near an edge mixes object and background.
+        "dense" warps every pixel with its own flow (backward warping: dst(p) = src(p +
+        flow(dst -> src)(p)), bilinear on the 0/1 mask, thresholded at 0.5) and drops pixels
+        that fail the forward/backward check (background revealed behind the object).
+        "auto" uses the affine motion when most of the interior follows it, else dense.
+        """
+        if motion not in ("auto", "affine", "dense"):
+            raise InputError(f"Mask motion must be auto, affine or dense, got {motion!r}.")
+        self.frame(src)
+        self.frame(dst)
+        flow_back = self.flow(dst, src)
+        flow_fwd = self.flow(src, dst)
+        height, width = self.size
+        h, w = self.flow_size
+        sx, sy = width / w, height / h
+        source = (np.asarray(mask) > 0).astype(np.uint8)
+        small = cv2.resize(source, (w, h), interpolation=cv2.INTER_AREA) if (h, w) != (height, width) else source
+        # forward/backward consistency of the flow into dst, at flow resolution
+        grid_x, grid_y = self._grid(h, w)
+        fx = grid_x + flow_back[..., 0]
+        fy = grid_y + flow_back[..., 1]
+        there = cv2.remap(flow_fwd, fx, fy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        error = np.linalg.norm(flow_back + there, axis=2)
+        magnitude = np.linalg.norm(flow_back, axis=2) + np.linalg.norm(there, axis=2)
+        outside = (fx < 0) | (fy < 0) | (fx > w - 1) | (fy > h - 1)
+        inconsistent = ((error > 0.01 * magnitude * magnitude + 0.5) & ~outside).astype(np.uint8)
+
+        matrix, inliers = None, 0.0
+        if motion != "dense":
+            matrix, inliers = _fit_affine(small, flow_fwd, self._grey_image(src), self._grey_image(dst))
+            if matrix is not None and motion == "auto" and inliers < AFFINE_MIN_INLIERS:
+                matrix = None
+        if matrix is not None:
+            scale = np.array([[sx, 0, 0], [0, sy, 0], [0, 0, 1]])
+            full = (scale @ np.vstack([matrix, [0, 0, 1]]) @ np.linalg.inv(scale))[:2]
+            moved = cv2.warpAffine(source.astype(np.float32), full, (width, height), flags=cv2.INTER_LINEAR)
+            moved_small = cv2.warpAffine(small.astype(np.float32), matrix, (w, h), flags=cv2.INTER_LINEAR) >= 0.5
+            share = _share(moved_small, inconsistent)
+            return WarpResult(moved >= 0.5, share, "affine", inliers, full)
+        gx, gy = self._grid(height, width)
+        if (h, w) != (height, width):
+            up = cv2.resize(flow_back, (width, height), interpolation=cv2.INTER_LINEAR)
+            up[..., 0] *= sx
+            up[..., 1] *= sy
+            bad = cv2.resize(inconsistent, (width, height), interpolation=cv2.INTER_NEAREST) > 0
+        else:
+            up, bad = flow_back, inconsistent > 0
+        moved = cv2.remap(source.astype(np.float32), gx + up[..., 0], gy + up[..., 1], cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0) >= 0.5
+        share = _share(moved, bad)
+        return WarpResult(moved & ~bad, share, "dense", inliers, None)
+
+
+#: "auto" motion uses one affine motion when at least this share of the interior follows it.
+AFFINE_MIN_INLIERS = 0.7
+
+
+@dataclass(frozen=True)
+class WarpResult:
+    """A mask moved to the next frame.
+
+    ``mask``: HxW bool; ``inconsistent``: share of it whose flow fails the forward/backward
+    check (occluded, revealed or unreliable); ``method``: "affine" or "dense";
+    ``inliers``: share of the interior flow that follows the fitted affine motion;
+    ``matrix``: with "affine", the 2x3 full-resolution motion from src to dst.
+    """
+
+    mask: np.ndarray = field(repr=False)
+    inconsistent: float
+    method: str
+    inliers: float
+    matrix: np.ndarray | None = field(default=None, repr=False)
+
+
+def _share(mask: np.ndarray, bad: np.ndarray) -> float:
+    area = int(np.count_nonzero(mask))
+    return 0.0 if area == 0 else float(np.count_nonzero(mask & (bad > 0))) / area
+
+
+def _fit_affine(
+    mask: np.ndarray, flow: np.ndarray, grey_src: np.ndarray, grey_dst: np.ndarray, max_points: int = 4000
+) -> tuple[np.ndarray | None, float]:
+    """2x3 affine (flow resolution) moving the mask's interior from src to dst, and its inlier share.
+
+    Corners inside the mask are tracked with pyramidal Lucas-Kanade (sub-pixel, checked
+    forward and backward); with too few corners the dense flow of the interior is used.
+    """
+    interior = cv2.erode(mask, _DISK, iterations=1) if mask.sum() > 200 else mask
+    corners = cv2.goodFeaturesToTrack(grey_src, maxCorners=300, qualityLevel=0.01, minDistance=3, mask=interior)
+    if corners is not None and len(corners) >= 12:
+        there, ok, _ = cv2.calcOpticalFlowPyrLK(grey_src, grey_dst, corners, None, winSize=(15, 15), maxLevel=3)
+        back, ok_back, _ = cv2.calcOpticalFlowPyrLK(grey_dst, grey_src, there, None, winSize=(15, 15), maxLevel=3)
+        good = (ok[:, 0] > 0) & (ok_back[:, 0] > 0) & (np.linalg.norm(back - corners, axis=2)[:, 0] < 0.5)
+        if good.sum() >= 12:
+            matrix, inliers = cv2.estimateAffine2D(corners[good], there[good], method=cv2.RANSAC,
+                                                   ransacReprojThreshold=1.0, maxIters=500, confidence=0.99,
+                                                   refineIters=10)
+            if matrix is not None:
+                return matrix, float(inliers.sum()) / len(corners)
+    ys, xs = np.nonzero(interior)
+    if xs.size < 12:
+        return None, 0.0
+    if xs.size > max_points:
+        pick = np.random.default_rng(0).choice(xs.size, max_points, replace=False)
+        ys, xs = ys[pick], xs[pick]
+    src = np.stack([xs, ys], axis=1).astype(np.float32)
+    dst = src + flow[ys, xs]
+    matrix, inliers = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=1.0,
+                                           maxIters=500, confidence=0.99, refineIters=10)
+    if matrix is None or inliers is None:
+        return None, 0.0
+    return matrix, float(inliers.mean())
+
+
+_DISK = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))

@@ -1,0 +1,492 @@
+"""Mask propagation across a clip: optical flow moves the mask, SAM snaps it to the object.
+
+From a keyframe mask, each step towards the next frame (forward and backward):
+
+1. **Warp** the mask with DIS optical flow between the two frames (backward warping with
+   ``cv2.remap``; see :class:`~models.segmentation.flow.FlowField`).
+2. **Refine** (when a :class:`~models.segmentation.predictor.SamClickPredictor` is given): SAM
+   is prompted with the warped mask's box, a few interior points and the mask itself, and the
+   candidate with the highest IoU with the warped mask is kept.
+3. **Drift check**: if the area changes by more than ``max_area_ratio`` (or less than
+   ``min_area_ratio``) from the previous frame, if SAM's mask overlaps the warped one less
+   than ``min_iou``, or if most of the mask's motion fails the forward/backward flow check
+   (occlusion, cut), the frame is *flagged* for the user and that direction stops; nothing
+   is written there, so a drifting mask never spreads.
+
+Without SAM the mask follows the flow alone, and the run says so (a :class:`Progress` note and
+``TrackUpdate.flow_only``). :class:`MaskTrack` holds one object's keyframes and masks;
+:class:`TrackSet` holds several objects and merges them into the removal mask. Propagation is
+a generator: it yields :class:`Progress`, :class:`MaskPropagated` and :class:`FrameFlagged`
+events and finally one :class:`TrackUpdate` (every changed frame, before and after), which the
+caller applies in one undo step; the track is not touched while the run is in progress, so a
+cancelled run (``models.errors.Cancelled``) leaves it as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Hashable, Iterator, Union
+
+import cv2
+import numpy as np
+
+from ..errors import Cancelled, InputError
+from ..events import Progress
+from .flow import DIS_PRESETS, FlowField, FrameGetter
+
+FLOW_ONLY_NOTE = "No SAM model loaded: masks follow the optical flow alone; check their edges."
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Settings of mask propagation; checked on construction."""
+
+    flow_max_side: int = 640  # long side of the images the flow is computed on
+    flow_preset: str = "medium"  # DIS preset: ultrafast, fast, medium
+    min_area_ratio: float = 0.5  # area(new) / area(previous) below this flags the frame
+    max_area_ratio: float = 2.0  # ... above this flags the frame
+    min_iou: float = 0.5  # SAM's mask vs the flow-warped mask below this flags the frame
+    max_inconsistent: float = 0.6  # share of the mask failing the flow's forward/backward check
+    num_points: int = 3  # interior points given to SAM
+    box_margin: float = 0.05  # the SAM box is the warped mask's box grown by this share
+    mask_prompt: bool = True  # also give SAM the warped mask as a prompt
+    motion: str = "auto"  # how the mask follows the flow: auto, affine or dense (see FlowField)
+
+    def __post_init__(self) -> None:
+        if self.flow_preset not in DIS_PRESETS:
+            raise InputError(f"Unknown flow preset {self.flow_preset!r}; choose one of {', '.join(DIS_PRESETS)}.")
+        if self.flow_max_side < 16:
+            raise InputError(f"flow_max_side must be at least 16 pixels, got {self.flow_max_side}.")
+        if not 0 < self.min_area_ratio < 1 < self.max_area_ratio:
+            raise InputError(
+                f"The area ratio limits must satisfy 0 < min < 1 < max, got {self.min_area_ratio} and {self.max_area_ratio}."
+            )
+        if not 0 <= self.min_iou <= 1:
+            raise InputError(f"min_iou must be within 0..1, got {self.min_iou}.")
+        if not 0 < self.max_inconsistent <= 1:
+            raise InputError(f"max_inconsistent must be within (0, 1], got {self.max_inconsistent}.")
+        if self.motion not in ("auto", "affine", "dense"):
+            raise InputError(f"Mask motion must be auto, affine or dense, got {self.motion!r}.")
+        if self.num_points < 0:
+            raise InputError(f"num_points must not be negative, got {self.num_points}.")
+        if not 0 <= self.box_margin <= 1:
+            raise InputError(f"box_margin must be within 0..1, got {self.box_margin}.")
+
+
+@dataclass(frozen=True)
+class MaskPropagated:
+    """Frame ``index`` of track ``track_id`` got ``mask`` (HxW bool) by ``method`` ("flow"/"sam").
+
+    ``iou``: with SAM, the IoU of SAM's mask with the flow-warped one.
+    """
+
+    track_id: Hashable
+    index: int
+    mask: np.ndarray = field(repr=False)
+    method: str
+    iou: float | None = None
+
+
+@dataclass(frozen=True)
+class FrameFlagged:
+    """Propagation towards ``direction`` (+1/-1) stopped at frame ``index`` for ``reason``."""
+
+    track_id: Hashable
+    index: int
+    direction: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class TrackUpdate:
+    """Every change one propagation made to a track: apply it (one undo step) or revert it.
+
+    ``before``/``after``: frame -> HxW bool mask or None (no mask); ``flags_before`` /
+    ``flags_after``: frame -> reason or None, for the frames whose flag changed.
+    """
+
+    track_id: Hashable
+    keyframe: int
+    before: dict[int, np.ndarray | None] = field(repr=False)
+    after: dict[int, np.ndarray | None] = field(repr=False)
+    flags_before: dict[int, str | None] = field(default_factory=dict)
+    flags_after: dict[int, str | None] = field(default_factory=dict)
+    flow_only: bool = False
+
+    @property
+    def changed_frames(self) -> list[int]:
+        return sorted(set(self.after) | set(self.flags_after))
+
+    @property
+    def flagged(self) -> dict[int, str]:
+        return {i: r for i, r in self.flags_after.items() if r is not None}
+
+
+TrackEvent = Union[Progress, MaskPropagated, FrameFlagged, TrackUpdate]
+CancelCheck = Callable[[], bool]
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two HxW masks (1.0 when both are empty)."""
+    a, b = np.asarray(a) > 0, np.asarray(b) > 0
+    union = np.count_nonzero(a | b)
+    return 1.0 if union == 0 else np.count_nonzero(a & b) / union
+
+
+def mask_box(mask: np.ndarray, margin: float = 0.0) -> np.ndarray | None:
+    """(x0, y0, x1, y1) pixels around the nonzero pixels, grown by ``margin`` of its size."""
+    ys, xs = np.nonzero(mask)
+    if xs.size == 0:
+        return None
+    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    mx, my = margin * (x1 - x0), margin * (y1 - y0)
+    height, width = mask.shape
+    return np.array([max(0, x0 - mx), max(0, y0 - my), min(width, x1 + mx), min(height, y1 + my)], dtype=np.float64)
+
+
+def interior_points(mask: np.ndarray, count: int) -> np.ndarray:
+    """Up to ``count`` (x, y) points deep inside ``mask``, spread apart (Nx2 float)."""
+    if count <= 0:
+        return np.zeros((0, 2))
+    binary = (np.asarray(mask) > 0).astype(np.uint8)
+    dist = cv2.distanceTransform(np.pad(binary, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    points = []
+    for _ in range(count):
+        y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+        depth = float(dist[y, x])
+        if depth < 1.0:
+            break
+        points.append((float(x), float(y)))
+        cv2.circle(dist, (int(x), int(y)), max(2, int(depth * 1.5)), 0.0, -1)
+    return np.array(points, dtype=np.float64).reshape(-1, 2)
+
+
+def _touches_border(mask: np.ndarray) -> bool:
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+
+
+class _Stepper:
+    """One propagation step from frame to frame, shared by every direction and track."""
+
+    def __init__(self, flow: FlowField, predictor, clip_id: Hashable, config: TrackingConfig) -> None:
+        self.flow = flow
+        self.predictor = predictor
+        self.clip_id = clip_id
+        self.config = config
+
+    def start(self, mask: np.ndarray) -> None:
+        """Begin a direction at a keyframe's mask."""
+        # Consecutive affine steps are composed and applied to the anchor mask once, so the
+        # mask is resampled once rather than once per frame (no slow erosion/blur).
+        self._anchor = mask
+        self._motion = np.eye(3)
+
+    def step(self, mask: np.ndarray, src: int, dst: int) -> tuple[np.ndarray | None, str, float | None, str | None]:
+        """(new mask or None, method, iou, reason when flagged/None)."""
+        cfg = self.config
+        moved = self.flow.warp_mask(mask, src, dst, cfg.motion)
+        warped = moved.mask
+        if moved.matrix is not None:
+            motion = np.vstack([moved.matrix, [0.0, 0.0, 1.0]]) @ self._motion
+            height, width = mask.shape
+            composed = cv2.warpAffine(self._anchor.astype(np.float32), motion[:2], (width, height), flags=cv2.INTER_LINEAR)
+            warped = composed >= 0.5
+        else:
+            motion = None
+        area_prev = int(np.count_nonzero(mask))
+        area = int(np.count_nonzero(warped))
+        if area == 0:
+            if _touches_border(mask):
+                return np.zeros_like(warped), "flow", None, None  # it left the picture
+            return None, "flow", None, "the object was lost"
+        bad = moved.inconsistent
+        if bad > cfg.max_inconsistent:
+            return None, "flow", None, f"the motion could not be followed ({bad:.0%} of the mask is occluded or inconsistent)"
+        ratio = area / max(1, area_prev)
+        if not cfg.min_area_ratio <= ratio <= cfg.max_area_ratio:
+            return None, "flow", None, f"the mask area changed {ratio:.2f}x in one frame"
+        if self.predictor is None:
+            if motion is None:
+                self.start(warped)
+            else:
+                self._motion = motion
+            return warped, "flow", None, None
+        self.predictor.set_frame(self.clip_id, dst, self.flow.frame(dst))
+        points = interior_points(warped, cfg.num_points)
+        prediction = self.predictor.predict(
+            points=points if len(points) else None,
+            labels=np.ones(len(points), dtype=np.int64) if len(points) else None,
+            box=mask_box(warped, cfg.box_margin),
+            mask_input=warped if cfg.mask_prompt else None,
+            multimask=True,
+        )
+        ious = [mask_iou(candidate, warped) for candidate in prediction.masks]
+        best = int(np.argmax(ious))
+        refined, iou = prediction.masks[best], float(ious[best])
+        if iou < cfg.min_iou:
+            return None, "sam", iou, f"SAM's mask overlaps the tracked motion only {iou:.2f} (IoU)"
+        ratio = np.count_nonzero(refined) / max(1, area_prev)
+        if not cfg.min_area_ratio <= ratio <= cfg.max_area_ratio:
+            return None, "sam", iou, f"the mask area changed {ratio:.2f}x in one frame"
+        self.start(refined)
+        return refined, "sam", iou, None
+
+
+class MaskTrack:
+    """One object's masks over a clip of ``num_frames`` frames of ``size`` (H, W).
+
+    Keyframes are masks the user set (clicks or brush); other frames are propagated from them.
+    Masks are HxW bool; a frame without a mask returns None.
+    """
+
+    def __init__(self, num_frames: int, size: tuple[int, int], track_id: Hashable = 0) -> None:
+        if num_frames < 1:
+            raise InputError(f"A mask track needs at least one frame, got {num_frames}.")
+        if len(size) != 2 or min(size) < 1:
+            raise InputError(f"A mask track needs a frame size (H, W), got {size}.")
+        self.num_frames = int(num_frames)
+        self.size = (int(size[0]), int(size[1]))
+        self.track_id = track_id
+        self._masks: dict[int, np.ndarray] = {}
+        self._keyframes: set[int] = set()
+        self._flags: dict[int, str] = {}
+
+    # ---------------------------------------------------------------- reading
+    def mask(self, index: int) -> np.ndarray | None:
+        return self._masks.get(int(index))
+
+    @property
+    def keyframes(self) -> list[int]:
+        return sorted(self._keyframes)
+
+    @property
+    def flags(self) -> dict[int, str]:
+        """Frames where propagation stopped, with the reason (for the timeline)."""
+        return dict(self._flags)
+
+    def frames_with_masks(self) -> list[int]:
+        return sorted(self._masks)
+
+    def span(self, index: int, frame_range: tuple[int, int] | None = None) -> tuple[int, int]:
+        """(first, last) frames re-propagation from ``index`` may replace: up to the
+        neighbouring keyframes (exclusive) and within ``frame_range`` = (start, stop)."""
+        lo, hi = (0, self.num_frames - 1) if frame_range is None else (frame_range[0], frame_range[1] - 1)
+        before = [k for k in self._keyframes if k < index]
+        after = [k for k in self._keyframes if k > index]
+        if before:
+            lo = max(lo, max(before) + 1)
+        if after:
+            hi = min(hi, min(after) - 1)
+        return lo, hi
+
+    # ---------------------------------------------------------------- editing
+    def set_keyframe(self, index: int, mask: np.ndarray) -> TrackUpdate:
+        """Make ``mask`` (HxW, nonzero = object) the user's mask on frame ``index``; applied."""
+        index = self._check_index(index)
+        mask = np.asarray(mask)
+        if mask.shape != self.size:
+            raise InputError(
+                f"The mask for frame {index} is {mask.shape[1] if mask.ndim > 1 else '?'}x{mask.shape[0]} "
+                f"but the clip is {self.size[1]}x{self.size[0]}."
+            )
+        update = TrackUpdate(
+            self.track_id,
+            index,
+            before={index: self._masks.get(index)},
+            after={index: mask > 0},
+            flags_before={index: self._flags.get(index)} if index in self._flags else {},
+            flags_after={index: None} if index in self._flags else {},
+        )
+        self.apply(update)
+        self._keyframes.add(index)
+        return update
+
+    def remove_keyframe(self, index: int) -> None:
+        """Frame ``index`` stops being a keyframe (its mask stays until re-propagated over)."""
+        self._keyframes.discard(int(index))
+
+    def apply(self, update: TrackUpdate) -> None:
+        """Write ``update.after`` (the redo side of an undo step)."""
+        self._write(update.after, update.flags_after)
+
+    def revert(self, update: TrackUpdate) -> None:
+        """Write ``update.before`` (the undo side)."""
+        self._write(update.before, update.flags_before)
+
+    def _write(self, masks: dict[int, np.ndarray | None], flags: dict[int, str | None]) -> None:
+        for index, mask in masks.items():
+            if mask is None:
+                self._masks.pop(index, None)
+            else:
+                self._masks[index] = mask
+        for index, reason in flags.items():
+            if reason is None:
+                self._flags.pop(index, None)
+            else:
+                self._flags[index] = reason
+
+    def _check_index(self, index: int) -> int:
+        index = int(index)
+        if not 0 <= index < self.num_frames:
+            raise InputError(f"Frame {index} is outside the clip (0..{self.num_frames - 1}).")
+        return index
+
+    # ---------------------------------------------------------------- propagation
+    def repropagate_from(
+        self,
+        frame: int,
+        get_frame: FrameGetter | FlowField,
+        *,
+        predictor=None,
+        clip_id: Hashable = None,
+        config: TrackingConfig | None = None,
+        directions: str = "both",
+        frame_range: tuple[int, int] | None = None,
+        cancel: CancelCheck | None = None,
+    ) -> Iterator[TrackEvent]:
+        """Propagate keyframe ``frame`` up to the neighbouring keyframes; yields events.
+
+        ``get_frame(i) -> HxWx3 uint8 RGB`` (or a shared :class:`FlowField`);
+        ``predictor``: a :class:`SamClickPredictor` or None (flow only); ``clip_id``: the
+        key of this clip in the predictor's embedding cache; ``directions``: "both",
+        "forward" or "backward". The last event is a :class:`TrackUpdate` (also the
+        generator's return value); the track itself is unchanged until it is :meth:`apply`-ed.
+        ``cancel()`` is polled before every frame and raises :class:`Cancelled`.
+        """
+        frame = self._check_index(frame)
+        if frame not in self._keyframes:
+            raise InputError(f"Frame {frame} is not a keyframe of this object; set its mask first.")
+        if directions not in ("both", "forward", "backward"):
+            raise InputError(f"Propagation direction must be both, forward or backward, got {directions!r}.")
+        config = config or TrackingConfig()
+        flow = get_frame if isinstance(get_frame, FlowField) else FlowField(
+            get_frame, max_side=config.flow_max_side, preset=config.flow_preset
+        )
+        stepper = _Stepper(flow, predictor, clip_id, config)
+        lo, hi = self.span(frame, frame_range)
+        plan = []
+        if directions in ("both", "forward") and hi > frame:
+            plan.append((+1, hi))
+        if directions in ("both", "backward") and lo < frame:
+            plan.append((-1, lo))
+        total = sum(abs(end - frame) for _, end in plan)
+        done = 0
+        after: dict[int, np.ndarray | None] = {}
+        flags_after: dict[int, str | None] = {}
+        # frames in the span lose stale flags; a new flag may set them again
+        for index in self._flags:
+            if lo <= index <= hi:
+                flags_after[index] = None
+        yield Progress("tracking", 0, total, FLOW_ONLY_NOTE if predictor is None else "")
+        for direction, end in plan:
+            mask = self._masks[frame]
+            index = frame
+            stepper.start(mask)
+            while index != end:
+                if cancel is not None and cancel():
+                    raise Cancelled("Mask propagation was cancelled; the masks were not changed.")
+                target = index + direction
+                new, method, iou, reason = stepper.step(mask, index, target)
+                if reason is not None:
+                    flags_after[target] = reason
+                    yield FrameFlagged(self.track_id, target, direction, reason)
+                    done += abs(end - index)
+                    yield Progress("tracking", done, total, f"stopped at frame {target}: {reason}")
+                    break
+                after[target] = new
+                yield MaskPropagated(self.track_id, target, new, method, iou)
+                mask, index = new, target
+                done += 1
+                yield Progress("tracking", done, total)
+        before = {i: self._masks.get(i) for i in after}
+        flags_before = {i: self._flags.get(i) for i in flags_after}
+        # drop no-op flag entries so changed_frames lists only real changes
+        for i in [i for i in flags_after if flags_after[i] == flags_before[i]]:
+            del flags_after[i], flags_before[i]
+        update = TrackUpdate(self.track_id, frame, before, after, flags_before, flags_after, predictor is None)
+        yield update
+        return update
+
+
+def run_to_end(events: Iterator[TrackEvent]) -> TrackUpdate:
+    """Drain a propagation generator and return its :class:`TrackUpdate` (not applied)."""
+    last = None
+    for event in events:
+        if isinstance(event, TrackUpdate):
+            last = event
+    if last is None:
+        raise RuntimeError("The propagation ended without a TrackUpdate.")
+    return last
+
+
+class TrackSet:
+    """Several objects on one clip, each its own :class:`MaskTrack`, merged for removal."""
+
+    def __init__(self, num_frames: int, size: tuple[int, int]) -> None:
+        self.num_frames = int(num_frames)
+        self.size = (int(size[0]), int(size[1]))
+        self.tracks: dict[Hashable, MaskTrack] = {}
+        self._next_id = 0
+
+    def add(self, track_id: Hashable | None = None) -> MaskTrack:
+        if track_id is None:
+            while self._next_id in self.tracks:
+                self._next_id += 1
+            track_id = self._next_id
+        if track_id in self.tracks:
+            raise InputError(f"There is already an object track called {track_id!r}.")
+        track = MaskTrack(self.num_frames, self.size, track_id)
+        self.tracks[track_id] = track
+        return track
+
+    def remove(self, track_id: Hashable) -> MaskTrack:
+        return self.tracks.pop(track_id)
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    def merged(self, index: int) -> np.ndarray | None:
+        """HxW uint8 0/1: the union of every object's mask on frame ``index`` (None if none)."""
+        out = None
+        for track in self.tracks.values():
+            mask = track.mask(index)
+            if mask is not None:
+                out = mask.copy() if out is None else out | mask
+        return None if out is None else out.astype(np.uint8)
+
+    def flags(self) -> dict[int, list[str]]:
+        """Frame -> reasons, over every object (for the timeline)."""
+        out: dict[int, list[str]] = {}
+        for track in self.tracks.values():
+            for index, reason in track.flags.items():
+                out.setdefault(index, []).append(f"object {track.track_id}: {reason}")
+        return out
+
+    def propagate_all(
+        self,
+        get_frame: FrameGetter,
+        *,
+        predictor=None,
+        clip_id: Hashable = None,
+        config: TrackingConfig | None = None,
+        frame_range: tuple[int, int] | None = None,
+        cancel: CancelCheck | None = None,
+    ) -> Iterator[TrackEvent]:
+        """Propagate every keyframe of every object (one shared flow cache); yields events.
+
+        Each keyframe fills its span up to the neighbouring keyframes, keyframes in order, so
+        between two keyframes the later one's backward pass wins. Every :class:`TrackUpdate`
+        is applied as it arrives (this is the batch path for the CLI and first propagation;
+        the GUI wraps the run in one undo step by collecting the updates it yields).
+        """
+        config = config or TrackingConfig()
+        flow = FlowField(get_frame, max_side=config.flow_max_side, preset=config.flow_preset)
+        for track in list(self.tracks.values()):
+            for keyframe in track.keyframes:
+                for event in track.repropagate_from(
+                    keyframe, flow, predictor=predictor, clip_id=clip_id, config=config,
+                    frame_range=frame_range, cancel=cancel,
+                ):
+                    if isinstance(event, TrackUpdate):
+                        track.apply(event)
+                    yield event
