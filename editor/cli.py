@@ -243,6 +243,15 @@ def build_engine(args: argparse.Namespace, say: Callable[[str], None] = _say) ->
         from models.classic import ClassicConfig, ClassicEngine
 
         return ClassicEngine(ClassicConfig(mask_dilation=args.mask_dilation))
+    from models import weights
+
+    if not weights.weights_available(args.weights_dir):
+        from models.errors import WeightsError
+
+        raise WeightsError(
+            f"The ProPainter weights are not in {weights.where(args.weights_dir)}; run "
+            f"`{weights.DOWNLOAD_COMMAND}` (or pass --weights-dir), or use --engine classic."
+        )
     from models.config import ProPainterConfig
     from models.pipeline import ProPainterEngine
 
