@@ -62,8 +62,9 @@ class ClassicConfig:
             the output stay at full resolution.
         motion_model: "homography" (fit the background motion, then interpolate what it
             misses) or "smooth" (interpolate the flow from the region's boundary only).
-        flow_trust_margin: pixels (at flow resolution) around the flow region whose flow
-            is not used to complete it, since the removed object drags the flow near it.
+        flow_trust_margin: width of the band around the flow region whose flow is not used
+            to complete it, as a fraction of the flow image's longer side: the removed object
+            drags DIS flow around it over a distance that grows with DIS's pyramid.
         consistency_alpha, consistency_beta: a chained step from a to b is kept when
             ``|f + b|^2 <= alpha * (|f|^2 + |b|^2) + beta`` (beta in flow-resolution px^2),
             with f the forward and b the backward flow.
@@ -80,7 +81,7 @@ class ClassicConfig:
     flow_preset: str = "medium"
     flow_max_side: int = 640
     motion_model: str = "homography"
-    flow_trust_margin: int = 12
+    flow_trust_margin: float = 0.05
     consistency_alpha: float = 0.01
     consistency_beta: float = 0.5
     inpaint_radius: int = 5
@@ -94,7 +95,6 @@ class ClassicConfig:
             "neighbor_radius": (self.neighbor_radius, 1, 100),
             "chunk_size": (self.chunk_size, 1, 10_000),
             "flow_max_side": (self.flow_max_side, 32, 8192),
-            "flow_trust_margin": (self.flow_trust_margin, 0, 256),
             "inpaint_radius": (self.inpaint_radius, 1, 100),
         }
         for name, (value, low, high) in ints.items():
@@ -107,9 +107,13 @@ class ClassicConfig:
         ):
             if value not in allowed:
                 raise InputError(f"classic engine option {name}={value!r} must be one of {', '.join(allowed)}")
-        for name, value in (("consistency_alpha", self.consistency_alpha), ("consistency_beta", self.consistency_beta)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e6:
-                raise InputError(f"classic engine option {name}={value!r} must be a number of 0 or more")
+        for name, value, high in (
+            ("consistency_alpha", self.consistency_alpha, 1e6),
+            ("consistency_beta", self.consistency_beta, 1e6),
+            ("flow_trust_margin", self.flow_trust_margin, 0.5),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= high:
+                raise InputError(f"classic engine option {name}={value!r} must be a number from 0 to {high:g}")
 
 
 def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
@@ -308,7 +312,8 @@ class _Window:
             region = self._small_region(a) | self._small_region(b)
             forward = self._dis.calc(ga, gb, None)
             backward = self._dis.calc(gb, ga, None)
-            model, margin = self.config.motion_model, self.config.flow_trust_margin
+            model = self.config.motion_model
+            margin = round(self.config.flow_trust_margin * max(self.flow_size))
             self._flows[(a, b)] = complete_flow(forward, region, model, margin)
             self._flows[(b, a)] = complete_flow(backward, region, model, margin)
         return self._flows[(a, b)]
