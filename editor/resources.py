@@ -3,7 +3,7 @@
 ``resources/`` sits next to ``editor/`` and ``models/`` at the top of the checkout (the
 project is installed editable, ``pip install -e .``). ``$PROPAINTER_EDITOR_RESOURCES``
 points elsewhere (a packaged build). It holds data, not code: the style sheet
-(``style.qss``), icons (``icons/NAME.svg`` or ``.png``) and the memory table
+(``dark.qss``), icons (``icons/NAME.svg`` or ``.png``) and the memory table
 (``memory_table.json``).
 """
 
@@ -41,9 +41,9 @@ def resource_path(*parts: str) -> Path:
     return path
 
 
-def style_sheet() -> str:
-    """The Qt style sheet text (``resources/style.qss``)."""
-    return resource_path("style.qss").read_text(encoding="utf-8")
+def style_sheet(name: str = "dark") -> str:
+    """The text of the Qt style sheet ``resources/<name>.qss`` (the editor's theme is "dark")."""
+    return resource_path(f"{name}.qss").read_text(encoding="utf-8")
 
 
 def icon_path(name: str) -> Path:
