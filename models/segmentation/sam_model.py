@@ -162,3 +162,18 @@ def build_sam(architecture: str | SamArchitecture) -> Sam:
         pixel_std=list(_PIXEL_STD),
     )
     return sam.eval()
+
+
+def build_sam_vit_b() -> Sam:
+    """SAM ViT-B with random weights (the network ``sam_vit_b_01ec64.pth`` holds)."""
+    return build_sam("vit_b")
+
+
+def build_sam_vit_l() -> Sam:
+    """SAM ViT-L with random weights (the network ``sam_vit_l_0b3195.pth`` holds)."""
+    return build_sam("vit_l")
+
+
+def build_sam_vit_h() -> Sam:
+    """SAM ViT-H with random weights (the network ``sam_vit_h_4b8939.pth`` holds)."""
+    return build_sam("vit_h")
