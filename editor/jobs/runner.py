@@ -498,12 +498,15 @@ def run_job(
             out, out_w, out_h, info.fps, codec=codec, quality=settings.quality,
             audio_from=audio_from, timestamps=timestamps, overwrite=settings.overwrite,
         )
-        eta = Eta(n)
+        # The ETA counts engine frames only: copied frames cost next to nothing.
+        eta = Eta(n if passthrough else stop - start)
         written = 0
-        stage = ("stage", 0, 0)
+        stage = ("copy", 0, 0)
 
         def progress(message: str = "") -> None:
-            emit(JobProgress(stage[0], written, n, message, eta.update(written), stage[1], stage[2]))
+            work = written if passthrough else written - start
+            left = eta.update(min(work, eta.total)) if work >= 0 else None
+            emit(JobProgress(stage[0], written, n, message, left, stage[1], stage[2]))
 
         def cancelled() -> bool:
             return cancel is not None and bool(cancel())

@@ -351,3 +351,13 @@ def test_bad_options_are_one_line_too(capsys, sample, tmp_path):
     assert_user_error(code, err, "--size")
     code, _, err = run(capsys, "outpaint", sample.clip, "-o", tmp_path / "w.mp4", "--size", "64x64")
     assert_user_error(code, err, "smaller")
+
+
+def test_no_command_or_a_clip_opens_the_editor(monkeypatch, sample):
+    import editor.app
+
+    calls = []
+    monkeypatch.setattr(editor.app, "run", lambda argv: calls.append(list(argv)) or 0)
+    assert cli.main([]) == 0
+    assert cli.main([str(sample.clip)]) == 0
+    assert calls == [[], [str(sample.clip)]]
