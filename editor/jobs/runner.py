@@ -35,7 +35,7 @@ import numpy as np
 
 from editor.errors import MediaError, OutputError
 from models.canvas import Canvas
-from models.errors import Cancelled, InputError
+from models.errors import Cancelled, DeviceError, InputError
 from models.events import CancelCheck, Engine, FramesReady, Progress
 
 #: Smallest frame side an engine is given (ProPainter's encoder downsamples by 8, twice).
@@ -558,7 +558,7 @@ def run_job(
                     frame_source.frames(), frame_source.masks(), stop - start, cancel=cancel, **kwargs
                 )
                 expected = start
-                for event in events:
+                for event in _out_of_memory_as_device_error(events, clip, region, psize):
                     if isinstance(event, Progress):
                         stage = (event.stage, event.done, event.total)
                         progress(event.message)
@@ -623,6 +623,30 @@ def run_job(
             audio_copied=list(writer.audio_copied),
             messages=notes,
         )
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    # torch.OutOfMemoryError (CUDA/MPS) without importing torch here; MemoryError on CPU.
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    )
+
+
+def _out_of_memory_as_device_error(
+    events: Iterator[Any], clip: Path, region: tuple[int, int, int, int], psize: tuple[int, int] | None
+) -> Iterator[Any]:
+    """Pass the engine's events on; an out-of-memory error becomes one clear DeviceError."""
+    try:
+        yield from events
+    except Exception as exc:
+        if not _is_out_of_memory(exc):
+            raise
+        w, h = psize or (region[2] - region[0], region[3] - region[1])
+        raise DeviceError(
+            f"Processing {clip.name} at {w}x{h} does not fit in this device's memory; lower the "
+            "processing size (--max-side 640 or --resize-ratio 0.5; the output keeps its full "
+            "size) or the sub-video length (--subvideo-length 40)."
+        ) from None
 
 
 class _FrameMaskSplitter:

@@ -361,3 +361,18 @@ def test_no_command_or_a_clip_opens_the_editor(monkeypatch, sample):
     assert cli.main([]) == 0
     assert cli.main([str(sample.clip)]) == 0
     assert calls == [[], [str(sample.clip)]]
+
+
+def test_too_large_for_the_device_suggests_a_smaller_processing_size(capsys, sample, tmp_path, monkeypatch):
+    class OutOfMemory:
+        name = "oom"
+
+        def process(self, frames, masks, num_frames, cancel=None, flow_masks=None):
+            next(iter(frames))
+            raise MemoryError()
+            yield  # a generator, like every engine
+
+    monkeypatch.setattr(cli, "build_engine", lambda args, say=None: OutOfMemory())
+    code, _, err = run(capsys, "inpaint", sample.clip, "--mask", sample.masks, "-o", tmp_path / "o.mp4")
+    assert_user_error(code, err, "memory", "--max-side", "--resize-ratio")
+    assert not (tmp_path / "o.mp4").exists()

@@ -298,3 +298,19 @@ def test_eta_from_elapsed_time():
     assert eta.update(100) == 0.0
     assert format_seconds(12.3) == "0:12" and format_seconds(4000) == "1:06:40"
     assert format_seconds(None) == "--:--"
+
+
+class OutOfMemoryEngine(FillEngine):
+    def process(self, frames, masks, num_frames, cancel=None, flow_masks=None):
+        yield from list(super().process(frames, masks, num_frames, cancel))[:3]
+        raise MemoryError()
+
+
+def test_out_of_memory_is_a_device_error_suggesting_a_smaller_size(clip, tmp_path):
+    from models.errors import DeviceError
+
+    path, _ = clip
+    with pytest.raises(DeviceError, match="--max-side"):
+        run_job(Job(path, tmp_path / "o.mkv", box_mask(128, 96, 8, 8, 40, 40), OutOfMemoryEngine(),
+                    settings=JobSettings(codec="ffv1")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip"]
