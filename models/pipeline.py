@@ -1,0 +1,330 @@
+"""The whole ProPainter algorithm over a clip, streamed.
+
+Faithful to the authors' ``inference_propainter.py`` (resize, mask dilation, RAFT in short
+clips, flow completion and image propagation in padded sub-videos, windows of neighbour +
+reference frames through the generator, composition with truncation and 0.5/0.5 running
+averages), but every stage is computed lazily, on the authors' global chunk grid
+(:mod:`models.plan`), and dropped as soon as no later window needs it. Frames and masks are
+pulled from iterators as they are needed and finished frames are yielded in order, so the
+memory held depends on the sub-video length, not on the clip length.
+
+Speed-ups that do not change the result: encoder features of a frame are computed once and
+shared by every window that uses the frame (they depend on the frame alone), RAFT features
+of each frame are shared by its forward and backward flows, and everything runs in
+``torch.inference_mode``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
+
+import cv2
+import numpy as np
+import torch
+
+from .config import ProPainterConfig
+from .errors import Cancelled, InputError
+from .events import Event, FramesReady, Progress
+from .flow_completion import RecurrentFlowCompleteNet
+from .plan import ClipPlan
+from .processor import FrameGeometry, ProPainterImageProcessor, iter_pairs, to_uint8_frame
+from .propagation import propagate_images
+from .propainter import InpaintGenerator
+from .raft import RAFT
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent per stage (for benchmarks and ETA)."""
+
+    load: float = 0.0
+    raft: float = 0.0
+    flow_completion: float = 0.0
+    propagation: float = 0.0
+    transformer: float = 0.0
+    compose: float = 0.0
+
+
+class _Store:
+    """Per-frame values with an index-based low-water mark."""
+
+    def __init__(self) -> None:
+        self.items: dict[int, Any] = {}
+
+    def __contains__(self, i: int) -> bool:
+        return i in self.items
+
+    def __getitem__(self, i: int) -> Any:
+        return self.items[i]
+
+    def __setitem__(self, i: int, v: Any) -> None:
+        self.items[i] = v
+
+    def drop_below(self, low: int) -> None:
+        for k in [k for k in self.items if k < low]:
+            del self.items[k]
+
+
+class _Source:
+    """Pulls frames and masks from the caller's iterators as stages need them."""
+
+    def __init__(self, pairs: Iterator[tuple[Any, Any]], flow_masks: Iterator[Any] | None, num_frames: int,
+                 processor: ProPainterImageProcessor, device: torch.device, dtype: torch.dtype) -> None:
+        self.pairs = pairs
+        self.flow_masks = flow_masks
+        self.num_frames = num_frames
+        self.processor = processor
+        self.device, self.dtype = device, dtype
+        self.loaded = 0
+        self.geom: FrameGeometry | None = None
+        self.ori = _Store()  # HxWx3 uint8 at the processing size
+        self.frame = _Store()  # 3xHxW float32 in [-1, 1] on the device
+        self.flow_mask = _Store()  # 1xHxW
+        self.mask = _Store()  # 1xHxW (dilated)
+        self.mask_np = _Store()  # HxWx1 uint8
+        self.seconds = 0.0
+
+    def ensure(self, upto: int) -> None:
+        """Load frames up to index ``upto`` inclusive."""
+        t0 = time.perf_counter()
+        while self.loaded <= upto:
+            i = self.loaded
+            try:
+                frame, mask = next(self.pairs)
+            except StopIteration:
+                raise InputError(f"the clip ended after {i} frames but {self.num_frames} were announced") from None
+            frame = to_uint8_frame(frame, f"frame {i}")
+            if self.geom is None:
+                self.geom = self.processor.geometry(frame.shape[1], frame.shape[0])
+            ori = self.processor.prepare_frame(frame, self.geom)
+            fm, md = self.processor.prepare_mask(mask, self.geom)
+            if self.flow_masks is not None:
+                fm = next(self.flow_masks)
+            self.ori[i] = ori
+            self.mask_np[i] = md[..., None]
+            x = torch.from_numpy(np.array(ori)).to(self.device).permute(2, 0, 1).float() / 255 * 2 - 1
+            self.frame[i] = x
+            self.flow_mask[i] = torch.from_numpy(np.ascontiguousarray(fm)).to(self.device, torch.float32)[None]
+            self.mask[i] = torch.from_numpy(np.ascontiguousarray(md)).to(self.device, torch.float32)[None]
+            self.loaded += 1
+        self.seconds += time.perf_counter() - t0
+
+    def drop_below(self, low: int) -> None:
+        for s in (self.ori, self.frame, self.flow_mask, self.mask, self.mask_np):
+            s.drop_below(low)
+
+
+class ProPainterPipeline:
+    """Runs ProPainter over clips with three loaded networks.
+
+    ``half``: run flow completion, propagation and the generator in float16 (RAFT stays in
+    float32), as the authors do with ``--fp16``.
+    """
+
+    def __init__(self, raft: RAFT, flow_completion: RecurrentFlowCompleteNet, generator: InpaintGenerator,
+                 config: ProPainterConfig | None = None, device: torch.device | str = "cpu", half: bool = False) -> None:
+        self.config = config or ProPainterConfig()
+        self.device = torch.device(device)
+        self.half = half
+        self.dtype = torch.float16 if half else torch.float32
+        self.raft = raft.to(self.device).eval()
+        self.flow_completion = flow_completion.to(self.device, self.dtype).eval()
+        self.generator = generator.to(self.device, self.dtype).eval()
+        self.processor = ProPainterImageProcessor(self.config)
+        self.times = StageTimes()
+
+    # ------------------------------------------------------------------ public
+    def stream(self, frames: Iterable[Any], masks: Iterable[Any] | None, num_frames: int,
+               cancel: Callable[[], bool] | None = None, flow_masks: Iterable[Any] | None = None) -> Iterator[Event]:
+        """Yield :class:`Progress` and :class:`FramesReady` events; frames come out in order.
+
+        ``frames``: HxWx3 uint8 RGB (or anything :func:`to_uint8_frame` takes); ``masks``:
+        HxW, nonzero = hole (None for outpainting); ``num_frames``: their count. Output
+        frames have the output size of :meth:`ProPainterConfig.processing_size` (the canvas
+        when outpainting). A CUDA out-of-memory error halves ``subvideo_length`` and
+        restarts at the first frame not yet yielded.
+        """
+        if num_frames < 1:
+            raise InputError("the clip has no frames")
+        if masks is None and self.config.mode != "video_outpainting":
+            raise InputError("inpainting needs masks: give one mask per frame")
+        self.times = StageTimes()
+        source = _Source(iter(iter_pairs(frames, masks)), iter(flow_masks) if flow_masks is not None else None,
+                         num_frames, self.processor, self.device, self.dtype)
+        start, length = 0, self.config.subvideo_length
+        retries = self.config.oom_retries
+        while start < num_frames:
+            try:
+                for ev in self._run(source, start, num_frames, length, cancel):
+                    if isinstance(ev, FramesReady):
+                        start = ev.stop
+                    yield ev
+                return
+            except Exception as exc:  # noqa: BLE001 - only OOM is handled, the rest re-raised
+                from .device import is_out_of_memory
+
+                if not is_out_of_memory(exc) or retries <= 0 or length <= 2:
+                    raise
+                retries -= 1
+                length = max(2, length // 2)
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                yield Progress("out of memory", start, num_frames,
+                               f"out of GPU memory: retrying from frame {start} with sub-video length {length}")
+
+    def __call__(self, frames: Iterable[Any], masks: Iterable[Any] | None, num_frames: int | None = None,
+                 **kwargs: Any) -> list[np.ndarray]:
+        """Whole clip in, list of output frames out (convenience over :meth:`stream`)."""
+        frames = list(frames)
+        out: list[np.ndarray] = []
+        for ev in self.stream(frames, masks, num_frames or len(frames), **kwargs):
+            if isinstance(ev, FramesReady):
+                out.extend(ev.frames)
+        return out
+
+    # ---------------------------------------------------------------- internals
+    @torch.inference_mode()
+    def _run(self, src: _Source, offset: int, stop: int, length: int, cancel: Callable[[], bool] | None) -> Iterator[Event]:
+        """Process frames ``[offset, stop)`` as one clip of their own."""
+        cfg = self.config
+        t = stop - offset
+        src.ensure(offset)
+        geom = src.geom
+        assert geom is not None
+        pw, ph = geom.proc_size
+        single = t == 1  # one frame: process it as a still two-frame clip
+        n = 2 if single else t
+        plan = ClipPlan.build(n, length, cfg.neighbor_length, cfg.ref_stride, cfg.raft_clip_length(pw))
+
+        def g(i: int) -> int:  # local index -> source index
+            return offset + min(i, t - 1)
+
+        gt_f, gt_b, pred_f, pred_b = _Store(), _Store(), _Store(), _Store()
+        upd, upd_mask, enc_cache = _Store(), _Store(), _Store()
+        raft_next = fc_next = ip_next = 0
+        raft_feats: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+        def check_cancel() -> None:
+            if cancel is not None and cancel():
+                raise Cancelled("cancelled by the user; finished frames were kept")
+
+        def ensure_raft(upto: int) -> None:  # flows up to index upto
+            nonlocal raft_next
+            while raft_next < len(plan.raft_clips) and upto >= plan.raft_clips[raft_next].keep_start:
+                c = plan.raft_clips[raft_next]
+                src.ensure(g(c.stop - 1))
+                t0 = time.perf_counter()
+                frames = torch.stack([src.frame[g(i)] for i in range(c.start, c.stop)])
+                ff, fb = self._raft_pair_flows(frames, raft_feats, c.start)
+                for k in range(c.stop - c.start - 1):
+                    gt_f[c.start + k], gt_b[c.start + k] = ff[k], fb[k]
+                raft_feats.clear()
+                self.times.raft += time.perf_counter() - t0
+                raft_next += 1
+                yield_progress.append(Progress("optical flow", offset + min(c.stop, t), stop))
+
+        def ensure_fc(upto: int) -> None:
+            nonlocal fc_next
+            while fc_next < len(plan.fc_chunks) and upto >= plan.fc_chunks[fc_next].keep_start:
+                c = plan.fc_chunks[fc_next]
+                ensure_raft(c.stop - 1)
+                t0 = time.perf_counter()
+                ff = torch.stack([gt_f[i] for i in range(c.start, c.stop)])[None].to(self.dtype)
+                fb = torch.stack([gt_b[i] for i in range(c.start, c.stop)])[None].to(self.dtype)
+                fm = torch.stack([src.flow_mask[g(i)] for i in range(c.start, c.stop + 1)])[None].to(self.dtype)
+                pf, pb = self.flow_completion.complete(ff, fb, fm)
+                for i in range(c.keep_start, c.keep_stop):
+                    pred_f[i], pred_b[i] = pf[0, i - c.start], pb[0, i - c.start]
+                low = plan.fc_chunks[fc_next + 1].start if fc_next + 1 < len(plan.fc_chunks) else n
+                gt_f.drop_below(low)
+                gt_b.drop_below(low)
+                self.times.flow_completion += time.perf_counter() - t0
+                fc_next += 1
+                yield_progress.append(Progress("flow completion", offset + min(c.keep_stop + 1, t), stop))
+
+        def ensure_ip(upto: int) -> None:
+            nonlocal ip_next
+            while ip_next < len(plan.ip_chunks) and upto >= plan.ip_chunks[ip_next].keep_start:
+                c = plan.ip_chunks[ip_next]
+                ensure_fc(c.stop - 2)
+                t0 = time.perf_counter()
+                frames = torch.stack([src.frame[g(i)] for i in range(c.start, c.stop)])[None].to(self.dtype)
+                masks = torch.stack([src.mask[g(i)] for i in range(c.start, c.stop)])[None].to(self.dtype)
+                ff = torch.stack([pred_f[i] for i in range(c.start, c.stop - 1)])[None]
+                fb = torch.stack([pred_b[i] for i in range(c.start, c.stop - 1)])[None]
+                prop, um = propagate_images(frames * (1 - masks), ff, fb, masks, "nearest")
+                done = frames * (1 - masks) + prop * masks
+                for i in range(c.keep_start, c.keep_stop):
+                    upd[i], upd_mask[i] = done[0, i - c.start], um[0, i - c.start]
+                self.times.propagation += time.perf_counter() - t0
+                ip_next += 1
+                yield_progress.append(Progress("propagation", offset + min(c.keep_stop, t), stop))
+
+        yield_progress: list[Progress] = []
+        comp: dict[int, np.ndarray] = {}
+        emitted = 0
+        s = plan.neighbor_stride
+        for wi, win in enumerate(plan.windows):
+            check_cancel()
+            ids = win.ids
+            ensure_ip(max(ids))
+            yield from yield_progress
+            yield_progress.clear()
+            t0 = time.perf_counter()
+            nb = list(win.neighbors)
+            pred = self._window(ids, nb, upd, upd_mask, src, g, pred_f, pred_b, enc_cache)
+            self.times.transformer += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            pred_u8 = ((pred.float() + 1) / 2).cpu().permute(0, 2, 3, 1).numpy() * 255
+            for k, idx in enumerate(nb):
+                m = src.mask_np[g(idx)]
+                img = pred_u8[k].astype(np.uint8) * m + src.ori[g(idx)] * (1 - m)
+                prev = comp.get(idx)
+                comp[idx] = img if prev is None else (prev.astype(np.float32) * 0.5 + img.astype(np.float32) * 0.5).astype(np.uint8)
+            # Frames before the next window's first neighbour are final.
+            nxt = plan.windows[wi + 1] if wi + 1 < len(plan.windows) else None
+            final = min(nxt.neighbors) if nxt is not None else n
+            ready = [self._finish(comp.pop(i), geom) for i in range(emitted, min(final, t))]
+            self.times.compose += time.perf_counter() - t0
+            if ready:
+                yield Progress("inpainting", offset + emitted + len(ready), stop)
+                yield FramesReady(offset + emitted, ready)
+                emitted += len(ready)
+            # Drop what no later window or chunk needs.
+            if nxt is not None:
+                low = min(min(nxt.ids), nxt.f - s)
+                for store in (upd, upd_mask, enc_cache):
+                    store.drop_below(low)
+                if ip_next < len(plan.ip_chunks):
+                    low = min(low, plan.ip_chunks[ip_next].start)
+                pred_f.drop_below(low)
+                pred_b.drop_below(low)
+                if fc_next < len(plan.fc_chunks):
+                    low = min(low, plan.fc_chunks[fc_next].start)
+                if raft_next < len(plan.raft_clips):
+                    low = min(low, plan.raft_clips[raft_next].start)
+                src.drop_below(offset + min(low, emitted))
+        src.drop_below(stop)
+
+    def _finish(self, comp: np.ndarray, geom: FrameGeometry) -> np.ndarray:
+        if (comp.shape[1], comp.shape[0]) == geom.out_size:
+            return comp
+        return cv2.resize(comp, geom.out_size, interpolation=cv2.INTER_CUBIC)
+
+    def _raft_pair_flows(self, frames: torch.Tensor, cache: dict, start: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward and backward flows of consecutive frames (Tx3xHxW) -> two (T-1)x2xHxW."""
+        it = self.config.raft_iter
+        ff = self.raft(frames[:-1], frames[1:], it)
+        fb = self.raft(frames[1:], frames[:-1], it)
+        return ff, fb
+
+    def _window(self, ids: list[int], nb: list[int], upd: _Store, upd_mask: _Store, src: _Source,
+                g: Callable[[int], int], pred_f: _Store, pred_b: _Store, enc_cache: _Store) -> torch.Tensor:
+        frames = torch.stack([upd[i] for i in ids])[None]
+        masks_in = torch.stack([src.mask[g(i)] for i in ids])[None].to(self.dtype)
+        masks_upd = torch.stack([upd_mask[i] for i in ids])[None]
+        ff = torch.stack([pred_f[i] for i in nb[:-1]])[None] if len(nb) > 1 else frames.new_zeros(1, 0, 2, *frames.shape[-2:])
+        fb = torch.stack([pred_b[i] for i in nb[:-1]])[None] if len(nb) > 1 else ff
+        return self.generator(frames, ff, fb, masks_in, masks_upd, len(nb))[0]
