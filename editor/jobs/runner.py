@@ -71,7 +71,8 @@ class JobSettings:
         scale: resize ratio for the engine (0 < scale <= 1), like ProPainter's
             ``resize_ratio``; combined with ``max_side`` the smaller size wins.
         process_size: explicit (width, height) for the engine when the whole frame is
-            processed (like ProPainter's ``--width/--height``); overrides scale/max_side.
+            processed (like ProPainter's ``--width/--height``); overrides scale/max_side
+            and turns the crop fast path off.
         crop: use the crop fast path when the masks fit in a small region.
         crop_fraction: the masks' padded box must cover less than this share of the frame.
         crop_padding: context in pixels around the masks' box given to the engine.
@@ -477,7 +478,7 @@ def run_job(
                     "the mask covers every pixel of every frame, so nothing is left to fill from: "
                     "mask only what should be removed"
                 )
-            elif settings.crop:
+            elif settings.crop and settings.process_size is None:  # an explicit size means the whole frame
                 box = crop_box(union, settings.crop_padding)
                 x0, y0, x1, y1 = box
                 if (x1 - x0) * (y1 - y0) < settings.crop_fraction * w * h:
