@@ -240,7 +240,7 @@ def crop_box(
     h, w = union.shape
     ys, xs = np.nonzero(union)
     boxes = []
-    for lo, hi, size in ((xs.min(), xs.max() + 1, w), (ys.min(), ys.max() + 1, h)):
+    for lo, hi, size in ((int(xs.min()), int(xs.max()) + 1, w), (int(ys.min()), int(ys.max()) + 1, h)):
         lo, hi = max(0, lo - padding), min(size, hi + padding)
         want = max(hi - lo, min(min_side, size))
         want = min(size, want + (-want) % 8)
@@ -249,7 +249,7 @@ def crop_box(
         centre = (lo + hi) / 2.0
         start = int(round(centre - want / 2.0))
         start = min(max(0, start), size - want)
-        boxes.append((start, start + want))
+        boxes.append((int(start), int(start + want)))
     (x0, x1), (y0, y1) = boxes
     return x0, y0, x1, y1
 
