@@ -100,3 +100,38 @@ def static_logo(num_frames: int = 40, height: int = 240, width: int = 320, seed:
         masks.append(mask.copy())
         clean.append(view)
     return Clip("static logo over moving video", frames, masks, clean)
+
+
+def parallax(num_frames: int = 40, height: int = 240, width: int = 320, seed: int = 0) -> Clip:
+    """Two layers panning at different speeds (near shapes move 2.5x the far texture) and a
+    textured blob crossing them: the background motion is no single homography.
+
+    The mask is the blob's footprint in each frame.
+    """
+    rng = np.random.default_rng(seed + 11)
+    far = texture(height * 2, width * 3, seed + 5)
+    near = np.zeros((height * 2, width * 4, 3), dtype=np.uint8)
+    alpha = np.zeros((height * 2, width * 4), dtype=np.uint8)
+    pieces = texture(height * 2, width * 4, seed + 9)
+    for _ in range(24):
+        x, y = int(rng.integers(0, width * 4)), int(rng.integers(height // 2, height * 3 // 2))
+        w, h = int(rng.integers(width // 16, width // 6)), int(rng.integers(height // 10, height // 3))
+        cv2.rectangle(alpha, (x, y), (x + w, y + h), 1, -1)
+    near[alpha > 0] = pieces[alpha > 0]
+    blob_tex = texture(height, width, seed + 13)
+    frames, masks, clean = [], [], []
+    for t in range(num_frames):
+        u = t / max(1, num_frames - 1)
+        back = _camera(far, height, width, width * 0.9 + 1.6 * t, height, 1.0)
+        front = _camera(near, height, width, width * 0.9 + 4.0 * t, height, 1.0)
+        front_alpha = _camera(alpha, height, width, width * 0.9 + 4.0 * t, height, 1.0) > 0
+        view = back.copy()
+        view[front_alpha] = front[front_alpha]
+        mask = np.zeros((height, width), dtype=np.uint8)
+        cv2.circle(mask, (int(width * (0.3 + 0.4 * u)), int(height * 0.55)), height // 6, 1, -1)
+        frame = view.copy()
+        frame[mask > 0] = blob_tex[mask > 0]
+        frames.append(frame)
+        masks.append(mask)
+        clean.append(view)
+    return Clip("parallax + moving object", frames, masks, clean)

@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._clips import Clip, moving_camera, static_logo  # noqa: E402
+from benchmarks._clips import Clip, moving_camera, parallax, static_logo  # noqa: E402
 from models.classic import ClassicConfig, ClassicEngine, dilate  # noqa: E402
 from models.events import FramesReady  # noqa: E402
 
@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     clips = [
         moving_camera(args.frames, args.height, args.width, args.seed),
         static_logo(args.frames, args.height, args.width, args.seed),
+        parallax(args.frames, args.height, args.width, args.seed),
     ]
     print(f"clips: {args.frames} frames of {args.width}x{args.height}; scores inside the mask only")
     print(f"{'clip':32s} {'method':30s} {'PSNR dB':>8s} {'SSIM':>6s} {'s/frame':>8s}")
