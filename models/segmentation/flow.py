@@ -155,7 +155,11 @@ class FlowField:
             moved = cv2.warpAffine(source.astype(np.float32), full, (width, height), flags=cv2.INTER_LINEAR)
             moved_small = cv2.warpAffine(small.astype(np.float32), matrix, (w, h), flags=cv2.INTER_LINEAR) >= 0.5
             share = _share(moved_small, inconsistent)
-            return WarpResult(moved >= 0.5, share, "affine", inliers, full)
+            ys, xs = np.nonzero(small)
+            tx = matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2]
+            ty = matrix[1, 0] * xs + matrix[1, 1] * ys + matrix[1, 2]
+            match = _appearance_match(self._grey_image(src), self._grey_image(dst), xs, ys, tx, ty)
+            return WarpResult(moved >= 0.5, share, "affine", inliers, full, match)
         gx, gy = self._grid(height, width)
         if (h, w) != (height, width):
             up = cv2.resize(flow_back, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -167,7 +171,10 @@ class FlowField:
         moved = cv2.remap(source.astype(np.float32), gx + up[..., 0], gy + up[..., 1], cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0) >= 0.5
         share = _share(moved, bad)
-        return WarpResult(moved & ~bad, share, "dense", inliers, None)
+        ys, xs = np.nonzero(small)
+        step = flow_fwd[ys, xs]
+        match = _appearance_match(self._grey_image(src), self._grey_image(dst), xs, ys, xs + step[:, 0], ys + step[:, 1])
+        return WarpResult(moved & ~bad, share, "dense", inliers, None, match)
 
 
 #: "auto" motion uses one affine motion when at least this share of the interior follows it.
@@ -181,7 +188,8 @@ class WarpResult:
     ``mask``: HxW bool; ``inconsistent``: share of it whose flow fails the forward/backward
     check (occluded, revealed or unreliable); ``method``: "affine" or "dense";
     ``inliers``: share of the interior flow that follows the fitted affine motion;
-    ``matrix``: with "affine", the 2x3 full-resolution motion from src to dst.
+    ``matrix``: with "affine", the 2x3 full-resolution motion from src to dst;
+    ``match``: appearance agreement of the object in src and where it moved to (NCC, -1..1).
     """
 
     mask: np.ndarray = field(repr=False)
@@ -189,6 +197,29 @@ class WarpResult:
     method: str
     inliers: float
     matrix: np.ndarray | None = field(default=None, repr=False)
+    match: float = 1.0
+
+
+def _appearance_match(grey_src, grey_dst, xs, ys, tx, ty) -> float:
+    """Normalised cross-correlation of the object's pixels in src with where they moved to in dst.
+
+    Near 1 when the object was followed, near 0 when the mask landed on something else (a
+    cut, a failed flow, an occluder covering it). 1.0 for flat objects (nothing to compare).
+    """
+    if xs.size < 8:
+        return 1.0
+    if xs.size > 8000:
+        pick = np.linspace(0, xs.size - 1, 8000).astype(np.int64)
+        xs, ys, tx, ty = xs[pick], ys[pick], tx[pick], ty[pick]
+    a = grey_src[ys, xs].astype(np.float32)
+    b = cv2.remap(grey_dst, tx.astype(np.float32)[None], ty.astype(np.float32)[None], cv2.INTER_LINEAR,
+                  borderMode=cv2.BORDER_REPLICATE)[0].astype(np.float32)
+    a -= a.mean()
+    b -= b.mean()
+    norm = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    if a.std() < 2.0:
+        return 1.0
+    return float((a * b).sum() / norm) if norm > 0 else 0.0
 
 
 def _share(mask: np.ndarray, bad: np.ndarray) -> float:
@@ -206,16 +237,27 @@ def _fit_affine(
     """
     interior = cv2.erode(mask, _DISK, iterations=1) if mask.sum() > 200 else mask
     corners = cv2.goodFeaturesToTrack(grey_src, maxCorners=300, qualityLevel=0.01, minDistance=3, mask=interior)
+    ys, xs = np.nonzero(interior)
+    if xs.size:  # plus a grid over the interior: small or smooth objects have few corners
+        step = max(1, int(np.sqrt(xs.size / 300.0)))
+        keep = (xs % step == 0) & (ys % step == 0)
+        grid = np.stack([xs[keep], ys[keep]], axis=1).astype(np.float32)[:, None]
+        corners = grid if corners is None else np.concatenate([corners.astype(np.float32), grid])
     if corners is not None and len(corners) >= 12:
-        there, ok, _ = cv2.calcOpticalFlowPyrLK(grey_src, grey_dst, corners, None, winSize=(15, 15), maxLevel=3)
-        back, ok_back, _ = cv2.calcOpticalFlowPyrLK(grey_dst, grey_src, there, None, winSize=(15, 15), maxLevel=3)
+        # windows no wider than a third of the object, so they see the object, not its background
+        side = int(np.sqrt(float(np.count_nonzero(mask))) / 3) | 1
+        win = (min(21, max(5, side)),) * 2
+        there, ok, _ = cv2.calcOpticalFlowPyrLK(grey_src, grey_dst, corners, None, winSize=win, maxLevel=3)
+        back, ok_back, _ = cv2.calcOpticalFlowPyrLK(grey_dst, grey_src, there, None, winSize=win, maxLevel=3)
         good = (ok[:, 0] > 0) & (ok_back[:, 0] > 0) & (np.linalg.norm(back - corners, axis=2)[:, 0] < 0.5)
-        if good.sum() >= 12:
+        # points that fail forward/backward are occluded or textureless; the affine motion
+        # must explain most of the rest
+        if good.sum() >= max(12, 0.3 * len(corners)):
             matrix, inliers = cv2.estimateAffine2D(corners[good], there[good], method=cv2.RANSAC,
                                                    ransacReprojThreshold=1.0, maxIters=500, confidence=0.99,
                                                    refineIters=10)
             if matrix is not None:
-                return matrix, float(inliers.sum()) / len(corners)
+                return matrix, float(inliers.sum()) / float(good.sum())
     ys, xs = np.nonzero(interior)
     if xs.size < 12:
         return None, 0.0

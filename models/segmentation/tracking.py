@@ -9,8 +9,9 @@ From a keyframe mask, each step towards the next frame (forward and backward):
    candidate with the highest IoU with the warped mask is kept.
 3. **Drift check**: if the area changes by more than ``max_area_ratio`` (or less than
    ``min_area_ratio``) from the previous frame, if SAM's mask overlaps the warped one less
-   than ``min_iou``, or if most of the mask's motion fails the forward/backward flow check
-   (occlusion, cut), the frame is *flagged* for the user and that direction stops; nothing
+   than ``min_iou``, if most of the mask's motion fails the forward/backward flow check
+   (occlusion, cut), or if the object's pixels do not look like where they moved to
+   (normalised cross-correlation below ``min_match``), the frame is *flagged* for the user and that direction stops; nothing
    is written there, so a drifting mask never spreads.
 
 Without SAM the mask follows the flow alone, and the run says so (a :class:`Progress` note and
@@ -47,6 +48,7 @@ class TrackingConfig:
     max_area_ratio: float = 2.0  # ... above this flags the frame
     min_iou: float = 0.5  # SAM's mask vs the flow-warped mask below this flags the frame
     max_inconsistent: float = 0.6  # share of the mask failing the flow's forward/backward check
+    min_match: float = 0.3  # the object's look before/after the step (NCC) below this flags the frame
     num_points: int = 3  # interior points given to SAM
     box_margin: float = 0.05  # the SAM box is the warped mask's box grown by this share
     mask_prompt: bool = True  # also give SAM the warped mask as a prompt
@@ -63,6 +65,8 @@ class TrackingConfig:
             )
         if not 0 <= self.min_iou <= 1:
             raise InputError(f"min_iou must be within 0..1, got {self.min_iou}.")
+        if not -1 <= self.min_match <= 1:
+            raise InputError(f"min_match must be within -1..1, got {self.min_match}.")
         if not 0 < self.max_inconsistent <= 1:
             raise InputError(f"max_inconsistent must be within (0, 1], got {self.max_inconsistent}.")
         if self.motion not in ("auto", "affine", "dense"):
@@ -202,6 +206,8 @@ class _Stepper:
         bad = moved.inconsistent
         if bad > cfg.max_inconsistent:
             return None, "flow", None, f"the motion could not be followed ({bad:.0%} of the mask is occluded or inconsistent)"
+        if moved.match < cfg.min_match:
+            return None, "flow", None, f"the object does not look the same after the step (match {moved.match:.2f})"
         ratio = area / max(1, area_prev)
         if not cfg.min_area_ratio <= ratio <= cfg.max_area_ratio:
             return None, "flow", None, f"the mask area changed {ratio:.2f}x in one frame"
