@@ -17,6 +17,7 @@ of each frame are shared by its forward and backward flows, and everything runs 
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
@@ -29,7 +30,7 @@ from .errors import Cancelled, InputError
 from .events import Event, FramesReady, Progress
 from .flow_completion import RecurrentFlowCompleteNet
 from .plan import ClipPlan
-from .processor import FrameGeometry, ProPainterImageProcessor, iter_pairs, to_uint8_frame
+from .processor import FrameGeometry, ProPainterImageProcessor, dilate, iter_pairs, resize_mask, to_binary_mask, to_uint8_frame
 from .propagation import propagate_images
 from .propainter import InpaintGenerator
 from .raft import RAFT
@@ -99,9 +100,12 @@ class _Source:
             if self.geom is None:
                 self.geom = self.processor.geometry(frame.shape[1], frame.shape[0])
             ori = self.processor.prepare_frame(frame, self.geom)
-            fm, md = self.processor.prepare_mask(mask, self.geom)
             if self.flow_masks is not None:
-                fm = next(self.flow_masks)
+                # Explicit masks (e.g. an outpainting canvas): used as given, not dilated.
+                md = resize_mask(to_binary_mask(mask, f"mask {i}"), self.geom.proc_size)
+                fm = resize_mask(to_binary_mask(next(self.flow_masks), f"flow mask {i}"), self.geom.proc_size)
+            else:
+                fm, md = self.processor.prepare_mask(mask, self.geom)
             self.ori[i] = ori
             self.mask_np[i] = md[..., None]
             x = torch.from_numpy(np.array(ori)).to(self.device).permute(2, 0, 1).float() / 255 * 2 - 1
@@ -134,6 +138,8 @@ class ProPainterPipeline:
         self.generator = generator.to(self.device, self.dtype).eval()
         self.processor = ProPainterImageProcessor(self.config)
         self.times = StageTimes()
+        #: when a dict, completed flows are stored in it by frame index: {i: (fwd, bwd)}
+        self.collected_flows: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None
 
     # ------------------------------------------------------------------ public
     def stream(self, frames: Iterable[Any], masks: Iterable[Any] | None, num_frames: int,
@@ -146,12 +152,17 @@ class ProPainterPipeline:
         when outpainting). A CUDA out-of-memory error halves ``subvideo_length`` and
         restarts at the first frame not yet yielded.
         """
-        if num_frames < 1:
-            raise InputError("the clip has no frames")
         if masks is None and self.config.mode != "video_outpainting":
             raise InputError("inpainting needs masks: give one mask per frame")
+        return self.stream_pairs(iter_pairs(frames, masks), num_frames, cancel, flow_masks)
+
+    def stream_pairs(self, pairs: Iterable[tuple[Any, Any]], num_frames: int, cancel: Callable[[], bool] | None = None,
+                     flow_masks: Iterable[Any] | None = None) -> Iterator[Event]:
+        """Like :meth:`stream`, with (frame, mask) pairs."""
+        if num_frames < 1:
+            raise InputError("the clip has no frames")
         self.times = StageTimes()
-        source = _Source(iter(iter_pairs(frames, masks)), iter(flow_masks) if flow_masks is not None else None,
+        source = _Source(iter(pairs), iter(flow_masks) if flow_masks is not None else None,
                          num_frames, self.processor, self.device, self.dtype)
         start, length = 0, self.config.subvideo_length
         retries = self.config.oom_retries
@@ -237,6 +248,8 @@ class ProPainterPipeline:
                 pf, pb = self.flow_completion.complete(ff, fb, fm)
                 for i in range(c.keep_start, c.keep_stop):
                     pred_f[i], pred_b[i] = pf[0, i - c.start], pb[0, i - c.start]
+                    if self.collected_flows is not None and i < t - 1:
+                        self.collected_flows[offset + i] = (pred_f[i].float().cpu(), pred_b[i].float().cpu())
                 low = plan.fc_chunks[fc_next + 1].start if fc_next + 1 < len(plan.fc_chunks) else n
                 gt_f.drop_below(low)
                 gt_b.drop_below(low)
@@ -328,3 +341,49 @@ class ProPainterPipeline:
         ff = torch.stack([pred_f[i] for i in nb[:-1]])[None] if len(nb) > 1 else frames.new_zeros(1, 0, 2, *frames.shape[-2:])
         fb = torch.stack([pred_b[i] for i in nb[:-1]])[None] if len(nb) > 1 else ff
         return self.generator(frames, ff, fb, masks_in, masks_upd, len(nb))[0]
+
+
+class ProPainterEngine:
+    """The ProPainter engine the job runner drives (see :class:`models.events.Engine`).
+
+    Loads the three checkpoints from ``weights_dir`` (default: the weights cache) through
+    :mod:`models.weights`, on ``config.device`` with ``config.fp16`` (automatic: fp16 on CUDA).
+    Output frames have the input size; outside the dilated mask they are the input pixels.
+    """
+
+    name = "propainter"
+
+    def __init__(self, config: ProPainterConfig | None = None, weights_dir: Any = None) -> None:
+        from .device import resolve_device, use_fp16
+        from .weights import load_checkpoint
+
+        self.config = config or ProPainterConfig()
+        self.device = resolve_device(self.config.device)
+        half = use_fp16(self.device, self.config.fp16)
+        nets = (RAFT(), RecurrentFlowCompleteNet(), InpaintGenerator())
+        for name, net in zip(("raft", "flow_completion", "propainter"), nets):
+            load_checkpoint(name, net, weights_dir, map_location="cpu")
+        self.pipeline = ProPainterPipeline(*nets, config=self.config, device=self.device, half=half)
+
+    def process(self, frames: Iterable[np.ndarray], masks: Iterable[np.ndarray], num_frames: int,
+                cancel: Callable[[], bool] | None = None, flow_masks: Iterable[np.ndarray] | None = None) -> Iterator[Event]:
+        # The sources of frames not yet finished, to paste the fill into (bounded by the
+        # pipeline's window, since frames come out in order).
+        pending: deque[tuple[np.ndarray, np.ndarray]] = deque()
+        grow = 1 if flow_masks is not None else self.config.mask_dilation + 1
+
+        def pairs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            for i, (f, m) in enumerate(zip(frames, masks)):
+                f = to_uint8_frame(f, f"frame {i}")
+                pending.append((f, dilate(to_binary_mask(m, f"mask {i}"), grow)))
+                yield f, m
+
+        for ev in self.pipeline.stream_pairs(pairs(), num_frames, cancel, flow_masks):
+            if isinstance(ev, FramesReady):
+                out = []
+                for frame in ev.frames:
+                    src, m = pending.popleft()
+                    out.append(np.where(m[..., None].astype(bool), frame, src) if frame.shape == src.shape else frame)
+                yield FramesReady(ev.start, out)
+            else:
+                yield ev
