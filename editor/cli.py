@@ -412,13 +412,49 @@ def _estimate_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_estimate)
 
 
-def cmd_estimate(args: argparse.Namespace) -> int:
-    from models import memory
-    from models.device import resolve_device
+def _bytes_of(value: Any) -> float:
+    for attr in ("total_bytes", "bytes", "total"):
+        if hasattr(value, attr):
+            return float(getattr(value, attr))
+    return float(value)
 
+
+def cmd_estimate(args: argparse.Namespace) -> int:
     if args.width < 64 or args.height < 64 or args.frames < 2:
         raise UsageError("estimate needs --width and --height of 64 or more and --frames of 2 or more")
-    return memory.print_estimate(args.width, args.height, args.frames, args.fp16, resolve_device(args.device), print)
+    try:
+        devices = importlib.import_module("models.device")
+        memory = importlib.import_module("models.memory")
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("models."):
+            raise
+        raise ProPainterError(
+            f"The memory estimator ({exc.name}) is missing from this installation; reinstall the project."
+        ) from None
+
+    dev = devices.resolve_device(args.device)
+    fp16 = devices.use_fp16(dev, args.fp16)
+    gib = 2**30
+    w, h, n = args.width, args.height, args.frames
+    print(f"ProPainter at {w}x{h}, sub-video length {n}:")
+    for half in (False, True):
+        mark = "  <- this device" if half == fp16 else ""
+        print(f"  {'fp16' if half else 'fp32'}: {_bytes_of(memory.estimate(w, h, n, half)) / gib:.1f} GiB{mark}")
+    free = devices.free_memory_bytes(dev)
+    if free is None:
+        print(f"Device {dev}: free memory unknown; no plan.")
+        return 0
+    budget = 0.9 * float(free)  # a safety margin for the allocator and other programs
+    fits = [k for k in range(2, n + 1) if _bytes_of(memory.estimate(w, h, k, fp16)) <= budget]
+    print(f"Device {dev}: {free / gib:.1f} GiB free ({budget / gib:.1f} GiB usable).")
+    if fits:
+        best = max(fits)
+        print(f"Plan: sub-video length {best}{' (as asked)' if best == n else f' (lowered from {n})'}, "
+              f"{'fp16' if fp16 else 'fp32'}.")
+    else:
+        print(f"Plan: does not fit even with 2 frames per sub-video; lower the processing size "
+              f"(--max-side or --resize-ratio).")
+    return 0
 
 
 def _weights_parser(sub: argparse._SubParsersAction) -> None:

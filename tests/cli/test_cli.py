@@ -376,3 +376,14 @@ def test_too_large_for_the_device_suggests_a_smaller_processing_size(capsys, sam
     code, _, err = run(capsys, "inpaint", sample.clip, "--mask", sample.masks, "-o", tmp_path / "o.mp4")
     assert_user_error(code, err, "memory", "--max-side", "--resize-ratio")
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_estimate_prints_the_estimate_and_the_plan(capsys):
+    pytest.importorskip("models.memory")
+    pytest.importorskip("models.device")
+    code, out, err = run(capsys, "estimate", "--width", 640, "--height", 480, "--frames", 50, "--device", "cpu")
+    assert code == 0, err
+    assert "fp32" in out and "fp16" in out and "GiB" in out
+    assert "Plan:" in out or "no plan" in out
+    code, _, err = run(capsys, "estimate", "--width", 10, "--height", 480)
+    assert_user_error(code, err, "64")
