@@ -121,7 +121,8 @@ class FlowField:
         "dense" warps every pixel with its own flow (backward warping: dst(p) = src(p +
         flow(dst -> src)(p)), bilinear on the 0/1 mask, thresholded at 0.5) and drops pixels
         that fail the forward/backward check (background revealed behind the object).
-        "auto" uses the affine motion when most of the interior follows it, else dense.
+        "auto" uses the affine motion when most of the interior follows it, else whichever
+        of the two makes the object's pixels look more alike before and after (see ``match``).
         """
         if motion not in ("auto", "affine", "dense"):
             raise InputError(f"Mask motion must be auto, affine or dense, got {motion!r}.")
@@ -131,7 +132,6 @@ class FlowField:
         flow_fwd = self.flow(src, dst)
         height, width = self.size
         h, w = self.flow_size
-        sx, sy = width / w, height / h
         source = (np.asarray(mask) > 0).astype(np.uint8)
         small = cv2.resize(source, (w, h), interpolation=cv2.INTER_AREA) if (h, w) != (height, width) else source
         # forward/backward consistency of the flow into dst, at flow resolution
@@ -144,22 +144,38 @@ class FlowField:
         outside = (fx < 0) | (fy < 0) | (fx > w - 1) | (fy > h - 1)
         inconsistent = ((error > 0.01 * magnitude * magnitude + 0.5) & ~outside).astype(np.uint8)
 
-        matrix, inliers = None, 0.0
+        affine = dense = None
         if motion != "dense":
             matrix, inliers = _fit_affine(small, flow_fwd, self._grey_image(src), self._grey_image(dst))
-            if matrix is not None and motion == "auto" and inliers < AFFINE_MIN_INLIERS:
-                matrix = None
-        if matrix is not None:
-            scale = np.array([[sx, 0, 0], [0, sy, 0], [0, 0, 1]])
-            full = (scale @ np.vstack([matrix, [0, 0, 1]]) @ np.linalg.inv(scale))[:2]
-            moved = cv2.warpAffine(source.astype(np.float32), full, (width, height), flags=cv2.INTER_LINEAR)
-            moved_small = cv2.warpAffine(small.astype(np.float32), matrix, (w, h), flags=cv2.INTER_LINEAR) >= 0.5
-            share = _share(moved_small, inconsistent)
-            ys, xs = np.nonzero(small)
-            tx = matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2]
-            ty = matrix[1, 0] * xs + matrix[1, 1] * ys + matrix[1, 2]
-            match = _appearance_match(self._grey_image(src), self._grey_image(dst), xs, ys, tx, ty)
-            return WarpResult(moved >= 0.5, share, "affine", inliers, full, match)
+            if matrix is not None:
+                affine = self._affine_result(source, small, matrix, inliers, inconsistent, src, dst)
+                if motion == "affine" or inliers >= AFFINE_MIN_INLIERS:
+                    return affine
+        dense = self._dense_result(source, small, flow_back, flow_fwd, inconsistent, src, dst)
+        # a loose affine fit still wins when the object looks more alike where it sends it
+        if affine is not None and affine.match >= dense.match:
+            return affine
+        return dense
+
+    def _affine_result(self, source, small, matrix, inliers, inconsistent, src, dst) -> WarpResult:
+        height, width = self.size
+        h, w = self.flow_size
+        sx, sy = width / w, height / h
+        scale = np.array([[sx, 0, 0], [0, sy, 0], [0, 0, 1]])
+        full = (scale @ np.vstack([matrix, [0, 0, 1]]) @ np.linalg.inv(scale))[:2]
+        moved = cv2.warpAffine(source.astype(np.float32), full, (width, height), flags=cv2.INTER_LINEAR)
+        moved_small = cv2.warpAffine(small.astype(np.float32), matrix, (w, h), flags=cv2.INTER_LINEAR) >= 0.5
+        share = _share(moved_small, inconsistent)
+        ys, xs = np.nonzero(small)
+        tx = matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2]
+        ty = matrix[1, 0] * xs + matrix[1, 1] * ys + matrix[1, 2]
+        match = _appearance_match(self._grey_image(src), self._grey_image(dst), xs, ys, tx, ty)
+        return WarpResult(moved >= 0.5, share, "affine", inliers, full, match)
+
+    def _dense_result(self, source, small, flow_back, flow_fwd, inconsistent, src, dst) -> WarpResult:
+        height, width = self.size
+        h, w = self.flow_size
+        sx, sy = width / w, height / h
         gx, gy = self._grid(height, width)
         if (h, w) != (height, width):
             up = cv2.resize(flow_back, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -174,7 +190,7 @@ class FlowField:
         ys, xs = np.nonzero(small)
         step = flow_fwd[ys, xs]
         match = _appearance_match(self._grey_image(src), self._grey_image(dst), xs, ys, xs + step[:, 0], ys + step[:, 1])
-        return WarpResult(moved & ~bad, share, "dense", inliers, None, match)
+        return WarpResult(moved & ~bad, share, "dense", 0.0, None, match)
 
 
 #: "auto" motion uses one affine motion when at least this share of the interior follows it.
