@@ -28,7 +28,7 @@ from typing import IO, Any
 from models.errors import Cancelled, ProPainterError
 
 #: Modules that add commands or mask options; each defines ``register_cli(cli_module)``.
-EXTENSION_MODULES: tuple[str, ...] = ("editor.segment_cli",)
+EXTENSION_MODULES: tuple[str, ...] = ("editor.tracking_cli",)
 
 EXIT_USAGE = 2
 EXIT_CANCELLED = 130

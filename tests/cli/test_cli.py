@@ -166,23 +166,23 @@ def test_a_module_can_register_a_command_and_a_mask_option(capsys, sample, tmp_p
     cli.register_command(register)
 
     def add(parser):
-        parser.add_argument("--box", default=None)
+        parser.add_argument("--rect", default=None)
 
     def build(args, clip):
-        if args.box is None:
+        if args.rect is None:
             return None
-        x0, y0, x1, y1 = map(int, args.box.split(","))
+        x0, y0, x1, y1 = map(int, args.rect.split(","))
         m = np.zeros((clip.info.height, clip.info.width), np.uint8)
         m[y0:y1, x0:x1] = 1
         return m
 
-    cli.register_mask_option(cli.MaskOption("--box", add, build))
+    cli.register_mask_option(cli.MaskOption("--rect", add, build))
     assert cli.main(["hello"]) == 0 and seen == ["hello"]
-    code, _, err = run(capsys, "inpaint", sample.clip, "--box", "10,10,30,30", "-o", tmp_path / "b.mp4",
+    code, _, err = run(capsys, "inpaint", sample.clip, "--rect", "10,10,30,30", "-o", tmp_path / "b.mp4",
                        "--engine", "classic")
     assert code == 0, err
     code, _, err = run(capsys, "inpaint", sample.clip, "-o", tmp_path / "c.mp4")
-    assert_user_error(code, err, "--mask or --box")
+    assert_user_error(code, err, "--mask or", "--rect")
 
 
 # -- bad input: one line, exit 2, nothing lost ----------------------------------------------
