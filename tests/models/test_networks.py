@@ -1,0 +1,134 @@
+"""The three networks against the authors' reference, stage by stage (case a, fp32).
+
+Tolerances are the parity README's ``strict`` profile: about 10-20x the differences the
+authors' own code shows between 1 and 2 CPU threads.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from models.flow_completion import RecurrentFlowCompleteNet
+from models.plan import ClipPlan
+from models.propagation import propagate_images
+from models.propainter import InpaintGenerator
+from models.raft import RAFT, RAFTConfig, bidirectional_flows
+from models.errors import InputError
+
+from tests.models.parity import CASES, CASE_NAMES, DATA, load_networks, ref, to_net
+
+MANIFEST = json.loads((DATA / "parity_manifest.json").read_text())["files"]
+
+
+@pytest.mark.parametrize(
+    "net, file_name, prefix",
+    [(RAFT, "raft-things.pth", "module."), (RecurrentFlowCompleteNet, "recurrent_flow_completion.pth", ""),
+     (InpaintGenerator, "ProPainter.pth", "")],
+)
+def test_state_dict_keys_and_shapes_equal_the_released_files(net, file_name, prefix):
+    ours = {prefix + k: (list(v.shape), str(v.dtype).replace("torch.", "")) for k, v in net().state_dict().items()}
+    released = {e["key"]: (e["shape"], e["dtype"]) for e in MANIFEST[file_name]["entries"]}
+    assert ours == released
+
+
+def test_rolled_window_indices_equal_the_released_buffer():
+    gen = InpaintGenerator()
+    entry = next(e for e in MANIFEST["ProPainter.pth"]["entries"] if e["key"].endswith("0.attention.valid_ind_rolled"))
+    assert gen.transformers.transformer[0].attention.valid_ind_rolled.tolist() == entry["values"]
+
+
+@pytest.fixture(scope="module")
+def nets(seeded_weights_dir):
+    return load_networks(seeded_weights_dir)
+
+
+@torch.inference_mode()
+def test_raft_flows_match_reference(nets):
+    r = ref("a")
+    ff, fb = bidirectional_flows(nets[0], to_net(r["frames_proc"][:3]), iters=20)
+    for ours, theirs in ((ff, r["gt_flows_f_head"]), (fb, r["gt_flows_b_head"])):
+        d = np.abs(ours.numpy() - theirs)
+        assert d.max() < 3e-4 and d.mean() < 3e-5, (d.max(), d.mean())
+    assert float(np.abs(r["gt_flows_f_head"]).mean()) > 1.0  # non-degenerate flows
+
+
+@torch.inference_mode()
+def test_completed_flows_match_reference_statistics(nets):
+    """Flow completion on our own RAFT flows; per-frame mean/std/min/max/mean|x| against the
+    reference, plus the stored fp32 flows of the first window."""
+    r = ref("a")
+    frames = to_net(r["frames_proc"])
+    plan = ClipPlan.build(len(frames), 80, 10, 10, 12)
+    gf, gb = [], []
+    for c in plan.raft_clips:
+        f, b = bidirectional_flows(nets[0], frames[c.start : c.stop], iters=20)
+        gf.append(f)
+        gb.append(b)
+    gf, gb = torch.cat(gf), torch.cat(gb)
+    fm = torch.from_numpy(r["flow_masks"]).float()[None, :, None]
+    pf, pb = nets[1].complete(gf[None], gb[None], fm)
+    n = len(r["pred_flows_f_head"])
+    for ours, head, stats in ((pf[0], r["pred_flows_f_head"], r["stats__pred_flows_f"]),
+                              (pb[0], r["pred_flows_b_head"], r["stats__pred_flows_b"])):
+        assert np.abs(ours[:n].numpy() - head).max() < 3e-4
+        x = ours.reshape(len(ours), -1).double()
+        mine = torch.stack([x.mean(1), x.std(1), x.min(1).values, x.max(1).values, x.abs().mean(1)], 1).numpy()
+        np.testing.assert_allclose(mine, stats, atol=3e-4, rtol=0)
+
+
+@torch.inference_mode()
+def test_image_propagation_with_analytic_flows_matches_reference():
+    r = ref("a")
+    frames = to_net(r["frames_proc"])[None]
+    masks = torch.from_numpy(r["masks_dilated"]).float()[None, :, None]
+    t, h, w = r["masks_dilated"].shape
+    ff = torch.from_numpy(r["stage_ip_flows_f"]).expand(t - 1, 2, h, w)[None]
+    fb = torch.from_numpy(r["stage_ip_flows_b"]).expand(t - 1, 2, h, w)[None]
+    prop, upd_masks = propagate_images(frames * (1 - masks), ff, fb, masks)
+    updated = frames * (1 - masks) + prop * masks
+    assert np.array_equal(upd_masks[0, :, 0].numpy().astype(np.uint8), r["stage_ip_updated_masks"])
+    expected = np.where(r["stage_ip_updated_masks"][:, None].astype(bool), 0.0,
+                        r["stage_ip_updated_u8"].astype(np.float32) / 255 * 2 - 1)
+    assert np.abs(updated[0].numpy() - expected).max() < 1e-5
+    filled = 1 - r["stage_ip_updated_masks"].sum() / r["masks_dilated"].sum()
+    assert filled > 0.5  # the analytic flows fill most of the hole (58 % in the reference)
+
+
+@torch.inference_mode()
+def test_generator_window_matches_reference_slice(nets):
+    r = ref("a")
+    nl, rl = r["win_nid_len"], r["win_rid_len"]
+    nid = [int(i) for i in r["win_nid_flat"][: nl[0]]]
+    rid = [int(i) for i in r["win_rid_flat"][: rl[0]]]
+    ids = nid + rid
+    masks = torch.from_numpy(r["masks_dilated"]).float()[None, :, None]
+    updated = to_net(r["frames_proc"])[None] * (1 - masks)  # nothing propagated with the seeded weights
+    upd_masks = torch.from_numpy(r["updated_masks"]).float()[None, :, None]
+    ff = torch.from_numpy(r["pred_flows_f_head"])[None]
+    fb = torch.from_numpy(r["pred_flows_b_head"])[None]
+    pred = nets[2](updated[:, ids], ff, fb, masks[:, ids], upd_masks[:, ids], len(nid))[0]
+    crop = pred[:, :, 40:72, 40:72].numpy()
+    d = np.abs(crop - r["win_pred_w0_crop"])
+    assert d.max() < 5e-5 and d.mean() < 5e-6, (d.max(), d.mean())
+    x = pred.reshape(len(pred), -1).double()
+    stats = torch.stack([x.mean(1), x.std(1), x.min(1).values, x.max(1).values, x.abs().mean(1)], 1).numpy()
+    np.testing.assert_allclose(stats, r["stats__win_pred"][: len(nid)], atol=5e-5, rtol=0)
+
+
+@pytest.mark.parametrize("case", ["a", "b", "d"])
+def test_windows_follow_the_authors_grid(case):
+    o = {"subvideo_length": 80, "neighbor_length": 10, "ref_stride": 10, **CASES[CASE_NAMES[case]]["opts"]}
+    windows = CASES[CASE_NAMES[case]]["windows"]
+    t = {"a": 14, "b": 16, "d": 10}[case]
+    plan = ClipPlan.build(t, o["subvideo_length"], o["neighbor_length"], o["ref_stride"], 12)
+    assert [dict(f=w.f, neighbor_ids=list(w.neighbors), ref_ids=list(w.refs)) for w in plan.windows] == windows
+
+
+def test_raft_rejects_sizes_that_are_not_multiples_of_8():
+    net = RAFT(RAFTConfig(corr_levels=2))
+    with pytest.raises(InputError, match="multiples of 8"):
+        net(torch.zeros(1, 3, 60, 64), torch.zeros(1, 3, 60, 64), iters=1)
