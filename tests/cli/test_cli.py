@@ -387,3 +387,20 @@ def test_estimate_prints_the_estimate_and_the_plan(capsys):
     assert "Plan:" in out or "no plan" in out
     code, _, err = run(capsys, "estimate", "--width", 10, "--height", 480)
     assert_user_error(code, err, "64")
+
+
+def test_propainter_engine_runs_through_the_cli_on_seeded_weights(capsys, tmp_path, seeded_weights_dir):
+    pytest.importorskip("models.device")
+    src = write_frames(tmp_path / "frames", 4, 96, 64)
+    mask = np.zeros((64, 96), np.uint8)
+    mask[24:40, 40:56] = 255
+    cv2.imwrite(str(tmp_path / "m.png"), mask)
+    code, _, err = run(capsys, "inpaint", tmp_path / "frames", "--mask", tmp_path / "m.png", "-o", tmp_path / "out",
+                       "--weights-dir", seeded_weights_dir, "--device", "cpu", "--raft-iter", 2, "--no-crop")
+    assert code == 0, err
+    assert "ProPainter engine" in err
+    out = read_all(tmp_path / "out")
+    grown = cv2.dilate((mask > 0).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)), iterations=5)
+    assert len(out) == 4
+    for s, o in zip(src, out):
+        assert np.array_equal(o[grown == 0], s[grown == 0])
