@@ -8,7 +8,7 @@ From a keyframe mask, each step towards the next frame (forward and backward):
    is prompted with the warped mask's box, a few interior points and the mask itself, and the
    candidate with the highest IoU with the warped mask is kept.
 3. **Drift check**: if the area changes by more than ``max_area_ratio`` (or less than
-   ``min_area_ratio``) from the previous frame, if SAM's mask overlaps the warped one less
+   ``min_area_ratio``) from the previous frame or from the keyframe, if SAM's mask overlaps the warped one less
    than ``min_iou``, if most of the mask's motion fails the forward/backward flow check
    (occlusion, cut), or if the object's pixels do not look like where they moved to
    (normalised cross-correlation below ``min_match``), the frame is *flagged* for the user and that direction stops; nothing
@@ -177,6 +177,8 @@ class _Stepper:
         self.predictor = predictor
         self.clip_id = clip_id
         self.config = config
+        self._fresh = True
+        self._key_area = 1
 
     def start(self, mask: np.ndarray) -> None:
         """Begin a direction at a keyframe's mask."""
@@ -184,6 +186,14 @@ class _Stepper:
         # mask is resampled once rather than once per frame (no slow erosion/blur).
         self._anchor = mask
         self._motion = np.eye(3)
+        if self._fresh:
+            self._key_area = max(1, int(np.count_nonzero(mask)))
+            self._fresh = False
+
+    def begin(self, mask: np.ndarray) -> None:
+        """Start a direction from a keyframe (area drift is measured against it)."""
+        self._fresh = True
+        self.start(mask)
 
     def step(self, mask: np.ndarray, src: int, dst: int) -> tuple[np.ndarray | None, str, float | None, str | None]:
         """(new mask or None, method, iou, reason when flagged/None)."""
@@ -211,6 +221,9 @@ class _Stepper:
         ratio = area / max(1, area_prev)
         if not cfg.min_area_ratio <= ratio <= cfg.max_area_ratio:
             return None, "flow", None, f"the mask area changed {ratio:.2f}x in one frame"
+        total = area / self._key_area  # slow drift (e.g. an object sliding behind something)
+        if not cfg.min_area_ratio <= total <= cfg.max_area_ratio:
+            return None, "flow", None, f"the mask area is {total:.2f}x the keyframe's"
         if self.predictor is None:
             if motion is None:
                 self.start(warped)
@@ -387,7 +400,7 @@ class MaskTrack:
         for direction, end in plan:
             mask = self._masks[frame]
             index = frame
-            stepper.start(mask)
+            stepper.begin(mask)
             while index != end:
                 if cancel is not None and cancel():
                     raise Cancelled("Mask propagation was cancelled; the masks were not changed.")
