@@ -33,7 +33,7 @@ from .plan import ClipPlan
 from .processor import FrameGeometry, ProPainterImageProcessor, dilate, iter_pairs, resize_mask, to_binary_mask, to_uint8_frame
 from .propagation import propagate_images
 from .propainter import InpaintGenerator
-from .raft import RAFT
+from .raft import RAFT, bidirectional_flows
 
 
 @dataclass
@@ -328,20 +328,22 @@ class ProPainterPipeline:
 
     def _raft_pair_flows(self, frames: torch.Tensor, cache: dict, start: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward and backward flows of consecutive frames (Tx3xHxW) -> two (T-1)x2xHxW."""
-        it = self.config.raft_iter
-        ff = self.raft(frames[:-1], frames[1:], it)
-        fb = self.raft(frames[1:], frames[:-1], it)
-        return ff, fb
+        return bidirectional_flows(self.raft, frames, self.config.raft_iter)
 
     def _window(self, ids: list[int], nb: list[int], upd: _Store, upd_mask: _Store, src: _Source,
                 g: Callable[[int], int], pred_f: _Store, pred_b: _Store, enc_cache: _Store) -> torch.Tensor:
         frames = torch.stack([upd[i] for i in ids])[None]
         masks_in = torch.stack([src.mask[g(i)] for i in ids])[None].to(self.dtype)
         masks_upd = torch.stack([upd_mask[i] for i in ids])[None]
+        missing = [k for k, i in enumerate(ids) if i not in enc_cache]
+        if missing:
+            enc = self.generator.encode(frames[0, missing], masks_in[0, missing], masks_upd[0, missing])
+            for k, e in zip(missing, enc):
+                enc_cache[ids[k]] = e
+        enc_feat = torch.stack([enc_cache[i] for i in ids])[None]
         ff = torch.stack([pred_f[i] for i in nb[:-1]])[None] if len(nb) > 1 else frames.new_zeros(1, 0, 2, *frames.shape[-2:])
         fb = torch.stack([pred_b[i] for i in nb[:-1]])[None] if len(nb) > 1 else ff
-        return self.generator(frames, ff, fb, masks_in, masks_upd, len(nb))[0]
-
+        return self.generator(frames, ff, fb, masks_in, masks_upd, len(nb), enc_feat=enc_feat)[0]
 
 class ProPainterEngine:
     """The ProPainter engine the job runner drives (see :class:`models.events.Engine`).

@@ -149,13 +149,23 @@ class InpaintGenerator(nn.Module):
                         mode: str = "nearest") -> tuple[torch.Tensor, torch.Tensor]:
         return propagate_images(masked_frames, flows_f, flows_b, masks, mode)
 
+    def encode(self, frames: torch.Tensor, masks_in: torch.Tensor, masks_updated: torch.Tensor) -> torch.Tensor:
+        """Per-frame encoder features: Nx3xHxW, Nx1xHxW, Nx1xHxW -> Nx128xH/4xW/4.
+
+        They depend on the frame alone, so a caller may compute them once per frame and pass
+        them to :meth:`forward` for every window that uses the frame.
+        """
+        return self.encoder(torch.cat([frames, masks_in, masks_updated], dim=1))
+
     def forward(self, frames: torch.Tensor, flows_f: torch.Tensor, flows_b: torch.Tensor, masks_in: torch.Tensor,
-                masks_updated: torch.Tensor, num_local_frames: int, t_dilation: int = 2) -> torch.Tensor:
+                masks_updated: torch.Tensor, num_local_frames: int, t_dilation: int = 2,
+                enc_feat: torch.Tensor | None = None) -> torch.Tensor:
         """Predict the local frames of one window.
 
         ``frames``: BxTx3xHxW in [-1, 1] (image-propagated; local frames first, then the
         reference frames); ``flows_f``/``flows_b``: Bx(L-1)x2xHxW completed flows between the
         L = ``num_local_frames`` local frames; ``masks_in``/``masks_updated``: BxTx1xHxW.
+        ``enc_feat``: the frames' :meth:`encode` features (BxTx128xH/4xW/4), if already known.
         Returns BxLx3xHxW in [-1, 1].
         """
         l_t = num_local_frames
@@ -164,10 +174,11 @@ class InpaintGenerator(nn.Module):
             raise InputError(f"the generator needs sides that are multiples of 8, got {W}x{H}")
         if not 1 <= l_t <= t or flows_f.shape[1] != l_t - 1:
             raise InputError(f"window of {t} frames with {l_t} local frames needs {l_t - 1} flows, got {flows_f.shape[1]}")
-        enc = self.encoder(torch.cat([frames.reshape(b * t, 3, H, W), masks_in.reshape(b * t, 1, H, W),
-                                      masks_updated.reshape(b * t, 1, H, W)], dim=1))
-        _, c, h, w = enc.shape
-        enc = enc.view(b, t, c, h, w)
+        if enc_feat is None:
+            enc_feat = self.encode(frames.reshape(b * t, 3, H, W), masks_in.reshape(b * t, 1, H, W),
+                                   masks_updated.reshape(b * t, 1, H, W))
+        c, h, w = enc_feat.shape[-3:]
+        enc = enc_feat.reshape(b, t, c, h, w)
         local_feat, ref_feat = enc[:, :l_t], enc[:, l_t:]
 
         def down_flow(f: torch.Tensor) -> torch.Tensor:

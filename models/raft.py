@@ -203,16 +203,30 @@ class RAFT(nn.Module):
     def forward(self, image1: torch.Tensor, image2: torch.Tensor, iters: int = 20) -> torch.Tensor:
         if image1.shape != image2.shape or image1.dim() != 4 or image1.shape[1] != 3:
             raise InputError(f"RAFT needs two Bx3xHxW frames of one shape, got {tuple(image1.shape)} and {tuple(image2.shape)}")
-        h, w = image1.shape[-2:]
+        n = image1.shape[0]
+        feats = self.features(torch.cat([image1, image2], dim=0))
+        return self.refine(feats[:n], feats[n:], self.context(image1), iters)
+
+    def features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Nx3xHxW -> Nx256xH/8xW/8 matching features (instance norm: per frame)."""
+        h, w = frames.shape[-2:]
         if h % 8 or w % 8:
             raise InputError(f"RAFT needs frame sides that are multiples of 8, got {w}x{h}")
-        n = image1.shape[0]
+        return self.fnet(frames).float()
+
+    def context(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Nx3xHxW -> (hidden state, context features) of the first frame of each pair."""
         cfg = self.config
-        feats = self.fnet(torch.cat([image1, image2], dim=0)).float()
-        corr_fn = CorrPyramid(feats[:n], feats[n:], cfg.corr_levels, cfg.corr_radius)
-        net, inp = torch.split(self.cnet(image1), [cfg.hidden_dim, cfg.context_dim], dim=1)
-        net, inp = torch.tanh(net), torch.relu(inp)
-        coords0 = _pixel_grid(n, h // 8, w // 8, image1.device)
+        net, inp = torch.split(self.cnet(frames), [cfg.hidden_dim, cfg.context_dim], dim=1)
+        return torch.tanh(net), torch.relu(inp)
+
+    def refine(self, f1: torch.Tensor, f2: torch.Tensor, context: tuple[torch.Tensor, torch.Tensor], iters: int) -> torch.Tensor:
+        """Iterative refinement from precomputed features -> Nx2xHxW flow (f1's frame to f2's)."""
+        cfg = self.config
+        n, _, h, w = f1.shape
+        corr_fn = CorrPyramid(f1, f2, cfg.corr_levels, cfg.corr_radius)
+        net, inp = context
+        coords0 = _pixel_grid(n, h, w, f1.device)
         coords1 = coords0.clone()
         mask = None
         for _ in range(iters):
@@ -231,5 +245,13 @@ def bidirectional_flows(raft: RAFT, frames: torch.Tensor, iters: int = 20) -> tu
     """
     if frames.dim() != 4 or frames.shape[0] < 2:
         raise InputError(f"flows need a Tx3xHxW clip of at least 2 frames, got {tuple(frames.shape)}")
-    a, b = frames[:-1], frames[1:]
-    return raft(a, b, iters), raft(b, a, iters)
+    # Each frame's matching features and context are computed once and shared by the
+    # forward and the backward flow (the released code recomputes them per pair).
+    t = frames.shape[0]
+    feats = raft.features(frames)
+    net, inp = raft.context(frames)
+    first = torch.cat([feats[:-1], feats[1:]])
+    second = torch.cat([feats[1:], feats[:-1]])
+    ctx = (torch.cat([net[:-1], net[1:]]), torch.cat([inp[:-1], inp[1:]]))
+    flows = raft.refine(first, second, ctx, iters)
+    return flows[: t - 1], flows[t - 1 :]
