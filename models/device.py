@@ -1,0 +1,250 @@
+"""Device and precision policy: which device runs the networks, fp16 or fp32, free memory.
+
+* ``resolve_device("auto")`` picks CUDA, then MPS, then the CPU; naming a device that is not
+  there ("cuda" on a machine without a usable GPU, "cuda:3" with two GPUs, "mps" off Apple
+  silicon) raises :class:`DeviceError` instead of falling back silently.
+* fp16 follows the authors: half precision for flow completion and the generator on CUDA by
+  default, fp32 elsewhere. **fp16 asked for on a CPU or MPS device falls back to fp32** (as
+  the authors' script does on CPU: half-precision convolutions there are slow or missing);
+  :func:`fp16_note` gives the sentence to show the user.
+* ``free_memory_bytes`` is what a job may use: CUDA free memory plus what PyTorch's caching
+  allocator holds but does not use; system RAM available (``MemAvailable``, capped by a
+  cgroup limit) on the CPU and on MPS, whose memory is the system's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+
+import torch
+
+from .errors import DeviceError
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^(auto|cpu|mps|cuda)(?::(\d+))?$")
+
+
+def _cuda_count() -> int:
+    try:
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # a broken driver reports itself as "no CUDA"
+        return 0
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    try:
+        return bool(mps is not None and mps.is_available())
+    except Exception:
+        return False
+
+
+def available_devices() -> list[str]:
+    """Usable device names in order of preference, e.g. ``["cuda:0", "cuda:1", "mps", "cpu"]``."""
+    names = [f"cuda:{i}" for i in range(_cuda_count())]
+    if _mps_available():
+        names.append("mps")
+    names.append("cpu")
+    return names
+
+
+def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"``/None -> cuda:0, else mps, else cpu; an explicit name must be available.
+
+    Accepts "auto", "cpu", "mps", "cuda", "cuda:N" or a :class:`torch.device`.
+    """
+    if isinstance(name, torch.device):
+        name = str(name)
+    text = (name or "auto").strip().lower()
+    m = _NAME.match(text)
+    if not m or (m.group(2) is not None and m.group(1) != "cuda"):
+        raise DeviceError(
+            f"Unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps "
+            f"(available here: {', '.join(available_devices())})."
+        )
+    kind, index = m.group(1), m.group(2)
+    if kind == "auto":
+        if _cuda_count():
+            return torch.device("cuda", 0)
+        return torch.device("mps") if _mps_available() else torch.device("cpu")
+    if kind == "cpu":
+        return torch.device("cpu")
+    if kind == "mps":
+        if not _mps_available():
+            raise DeviceError(
+                "Device mps was asked for but is not available (it needs Apple silicon and a "
+                "PyTorch build with MPS): use --device cpu or auto."
+            )
+        return torch.device("mps")
+    count = _cuda_count()
+    if count == 0:
+        raise DeviceError(
+            f"Device {text} was asked for but CUDA is not available (no NVIDIA GPU or driver, "
+            f"or a CPU-only PyTorch build): use --device cpu or auto."
+        )
+    i = int(index or 0)
+    if i >= count:
+        raise DeviceError(
+            f"Device {text} was asked for but this machine has {count} CUDA device(s) "
+            f"(cuda:0 to cuda:{count - 1}): pick one of those or auto."
+        )
+    return torch.device("cuda", i)
+
+
+def use_fp16(device: torch.device | str, fp16: bool | None = None) -> bool:
+    """Whether to run flow completion and the generator in half precision on ``device``.
+
+    None (auto) = True on CUDA, False elsewhere. True on a non-CUDA device falls back to
+    False with a logged note (see :func:`fp16_note`); False is always honoured.
+    """
+    device = torch.device(device)
+    if fp16 is None:
+        return device.type == "cuda"
+    if fp16 and device.type != "cuda":
+        log.info(fp16_note(device, fp16))
+        return False
+    return bool(fp16)
+
+
+def fp16_note(device: torch.device | str, fp16: bool | None) -> str | None:
+    """A sentence for the user when the fp16 request is not honoured on ``device``, else None."""
+    device = torch.device(device)
+    if fp16 and device.type != "cuda":
+        return f"fp16 is only used on CUDA; running in fp32 on {device.type}."
+    return None
+
+
+def compute_dtype(device: torch.device | str, fp16: bool | None = None) -> torch.dtype:
+    """``torch.float16`` when :func:`use_fp16` says so, else ``torch.float32``."""
+    return torch.float16 if use_fp16(device, fp16) else torch.float32
+
+
+def describe(device: torch.device | str) -> str:
+    """A short human name, e.g. "cuda:0 (NVIDIA H100 80GB HBM3, 79.2 GiB)" or "cpu"."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        index = device.index or 0
+        try:
+            props = torch.cuda.get_device_properties(index)
+            return f"cuda:{index} ({props.name}, {props.total_memory / 2**30:.1f} GiB)"
+        except Exception:
+            return f"cuda:{index}"
+    return device.type
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _cgroup_headroom() -> int | None:
+    """Bytes left under a cgroup v2 memory limit (containers), or None when unlimited."""
+    try:
+        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as f:
+            limit = f.read().strip()
+        if limit == "max":
+            return None
+        with open("/sys/fs/cgroup/memory.current", encoding="ascii") as f:
+            current = int(f.read().strip())
+        return max(0, int(limit) - current)
+    except (OSError, ValueError):
+        return None
+
+
+def _windows_available() -> int | None:
+    import ctypes
+
+    class _Status(ctypes.Structure):
+        _fields_ = [("dwLength", ctypes.c_ulong), ("dwMemoryLoad", ctypes.c_ulong),
+                    ("ullTotalPhys", ctypes.c_ulonglong), ("ullAvailPhys", ctypes.c_ulonglong),
+                    ("ullTotalPageFile", ctypes.c_ulonglong), ("ullAvailPageFile", ctypes.c_ulonglong),
+                    ("ullTotalVirtual", ctypes.c_ulonglong), ("ullAvailVirtual", ctypes.c_ulonglong),
+                    ("ullAvailExtendedVirtual", ctypes.c_ulonglong)]
+
+    status = _Status()
+    status.dwLength = ctypes.sizeof(_Status)
+    if ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status)):  # type: ignore[attr-defined]
+        return int(status.ullAvailPhys)
+    return None
+
+
+def system_available_bytes() -> int:
+    """RAM available to a new allocation without swapping (best estimate this OS offers)."""
+    available = _meminfo_available()
+    if available is None and sys.platform == "win32":
+        available = _windows_available()
+    if available is None:
+        try:  # Linux without /proc, some BSDs; macOS lacks SC_AVPHYS_PAGES
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            available = None
+    if available is None:
+        try:  # last resort: half the physical memory
+            available = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+        except (ValueError, OSError, AttributeError):
+            available = 4 * 2**30
+    headroom = _cgroup_headroom()
+    return min(available, headroom) if headroom is not None else available
+
+
+def free_memory_bytes(device: torch.device | str) -> int:
+    """Bytes a job may still allocate on ``device``.
+
+    CUDA: ``torch.cuda.mem_get_info`` free memory plus the caching allocator's reserved but
+    unused bytes (they are free to PyTorch, not to the driver). CPU and MPS: available RAM.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        index = device.index if device.index is not None else 0
+        free, _total = torch.cuda.mem_get_info(index)
+        cached = max(0, torch.cuda.memory_reserved(index) - torch.cuda.memory_allocated(index))
+        return int(free + cached)
+    return int(system_available_bytes())
+
+
+def total_memory_bytes(device: torch.device | str) -> int | None:
+    """The device's total memory (CUDA), or None where it is shared with the system."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device.index if device.index is not None else 0)[1])
+    return None
+
+
+_OOM_TEXT = ("out of memory", "can't allocate memory", "cannot allocate memory")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for a CUDA/MPS/CPU allocation failure (the pipeline then halves the sub-video)."""
+    oom_type = getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom_type is not None and isinstance(exc, oom_type):
+        return True
+    if isinstance(exc, MemoryError):
+        return True
+    if isinstance(exc, RuntimeError):
+        text = str(exc).lower()
+        return any(t in text for t in _OOM_TEXT)
+    return False
+
+
+def release_cached_memory(device: torch.device | str) -> None:
+    """Give the caching allocator's unused blocks back (after an out-of-memory error)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        empty = getattr(getattr(torch, "mps", None), "empty_cache", None)
+        if empty is not None:
+            empty()
