@@ -338,7 +338,7 @@ def download(
             break
         except _Interrupted as exc:
             now = part.stat().st_size if part.exists() else 0
-            attempt = 0 if now > before else attempt + 1  # only stalls use up the retries
+            attempt = 1 if now > before else attempt + 1  # progress resets the count
             if attempt > retries:
                 raise WeightsError(
                     f"The download of {spec.file_name} from {url} was interrupted ({exc}): run "
