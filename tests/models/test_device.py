@@ -1,0 +1,152 @@
+"""Device and precision policy, with CUDA and MPS simulated by monkeypatching torch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models import device as dev
+from models.errors import DeviceError
+
+
+@pytest.fixture
+def no_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+
+
+@pytest.fixture
+def two_gpus(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+
+
+def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch, no_gpu):
+    assert dev.resolve_device("auto") == torch.device("cpu")
+    assert dev.resolve_device(None) == torch.device("cpu")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert dev.resolve_device() == torch.device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert dev.resolve_device("AUTO") == torch.device("cuda", 0)
+
+
+def test_explicit_devices(two_gpus):
+    assert dev.resolve_device("cpu") == torch.device("cpu")
+    assert dev.resolve_device("cuda") == torch.device("cuda", 0)
+    assert dev.resolve_device("cuda:1") == torch.device("cuda", 1)
+    assert dev.resolve_device(torch.device("cuda", 1)) == torch.device("cuda", 1)
+    assert dev.available_devices() == ["cuda:0", "cuda:1", "cpu"]
+
+
+def test_unavailable_cuda_is_an_error_not_a_fallback(no_gpu):
+    with pytest.raises(DeviceError, match=r"Device cuda was asked for but CUDA is not available.*--device cpu"):
+        dev.resolve_device("cuda")
+    assert dev.available_devices() == ["cpu"]
+
+
+def test_cuda_index_out_of_range(two_gpus):
+    with pytest.raises(DeviceError, match=r"cuda:2 .* 2 CUDA device\(s\) \(cuda:0 to cuda:1\)"):
+        dev.resolve_device("cuda:2")
+
+
+def test_unavailable_mps(no_gpu):
+    with pytest.raises(DeviceError, match="mps was asked for but is not available"):
+        dev.resolve_device("mps")
+
+
+@pytest.mark.parametrize("name", ["gpu", "cuda:x", "cpu:1", "mps:0", ""])
+def test_unknown_names(no_gpu, name):
+    if name == "":  # empty means auto
+        assert dev.resolve_device(name) == torch.device("cpu")
+        return
+    with pytest.raises(DeviceError, match=r"Unknown device .*use auto, cpu, cuda, cuda:N or mps"):
+        dev.resolve_device(name)
+
+
+def test_broken_driver_counts_as_no_cuda(monkeypatch):
+    def boom():
+        raise RuntimeError("CUDA driver initialization failed")
+
+    monkeypatch.setattr(torch.cuda, "is_available", boom)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert dev.resolve_device("auto") == torch.device("cpu")
+
+
+def test_fp16_policy():
+    cuda, cpu, mps = torch.device("cuda", 0), torch.device("cpu"), torch.device("mps")
+    assert dev.use_fp16(cuda, None) is True
+    assert dev.use_fp16(cuda, False) is False
+    assert dev.use_fp16(cpu, None) is False and dev.use_fp16(mps, None) is False
+    assert dev.use_fp16(cpu, True) is False  # falls back, as the authors do on CPU
+    assert dev.use_fp16("mps", True) is False
+    assert dev.fp16_note(cpu, True) == "fp16 is only used on CUDA; running in fp32 on cpu."
+    assert dev.fp16_note(cuda, True) is None and dev.fp16_note(cpu, None) is None
+    assert dev.compute_dtype(cuda) is torch.float16 and dev.compute_dtype(cpu, True) is torch.float32
+
+
+def test_cuda_free_memory_counts_the_allocator_cache(monkeypatch):
+    seen = []
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda i: seen.append(i) or (6 * 2**30, 80 * 2**30))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda i: 3 * 2**30)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda i: 1 * 2**30)
+    assert dev.free_memory_bytes(torch.device("cuda", 1)) == 8 * 2**30
+    assert dev.free_memory_bytes("cuda") == 8 * 2**30
+    assert seen == [1, 0]
+    assert dev.total_memory_bytes("cuda:0") == 80 * 2**30
+    assert dev.total_memory_bytes("cpu") is None
+
+
+def test_cpu_and_mps_free_memory_is_system_ram(monkeypatch):
+    free = dev.free_memory_bytes("cpu")
+    assert 0 < free < 2**50
+    monkeypatch.setattr(dev, "system_available_bytes", lambda: 12345)
+    assert dev.free_memory_bytes("cpu") == 12345 and dev.free_memory_bytes("mps") == 12345
+
+
+def test_meminfo_is_read_when_present(monkeypatch):
+    monkeypatch.setattr(dev, "_meminfo_available", lambda: 5 * 2**30)
+    monkeypatch.setattr(dev, "_cgroup_headroom", lambda: None)
+    assert dev.system_available_bytes() == 5 * 2**30
+    monkeypatch.setattr(dev, "_cgroup_headroom", lambda: 2**30)  # a container limit wins
+    assert dev.system_available_bytes() == 2**30
+
+
+def test_out_of_memory_detection():
+    assert dev.is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert dev.is_out_of_memory(RuntimeError("CUDA error: out of memory"))
+    assert dev.is_out_of_memory(RuntimeError("MPS backend out of memory (MPS allocated: 9 GB)"))
+    assert dev.is_out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate"))
+    assert dev.is_out_of_memory(MemoryError())
+    assert not dev.is_out_of_memory(RuntimeError("shape mismatch"))
+    assert not dev.is_out_of_memory(ValueError("out of memory"))  # not an allocator error type
+
+
+def test_injected_oom_is_recognised_when_raised_by_code(monkeypatch):
+    def allocate(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory.")
+
+    monkeypatch.setattr(torch, "empty", allocate)
+    with pytest.raises(Exception) as info:
+        torch.empty(10)
+    assert dev.is_out_of_memory(info.value)
+
+
+def test_release_cached_memory(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append("cuda"))
+    dev.release_cached_memory("cuda:0")
+    dev.release_cached_memory("cpu")
+    assert calls == ["cuda"]
+
+
+def test_describe(monkeypatch):
+    class Props:
+        name = "Fake GPU"
+        total_memory = 8 * 2**30
+
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: Props())
+    assert dev.describe("cuda:0") == "cuda:0 (Fake GPU, 8.0 GiB)"
+    assert dev.describe("cpu") == "cpu"
