@@ -6,24 +6,13 @@ import json
 
 import torch
 
-try:
-    from tests.seeded import (
-        MANIFEST_PATH,
-        build_seeded_state_dicts,
-        content_sha256,
-        load_manifest,
-        seeded_state_dicts,
-        seeded_weights_dir,  # noqa: F401  (session fixture)
-    )
-except ModuleNotFoundError:  # the repository root is not on sys.path; tests/ is (conftest)
-    from seeded import (  # type: ignore[no-redef]
-        MANIFEST_PATH,
-        build_seeded_state_dicts,
-        content_sha256,
-        load_manifest,
-        seeded_state_dicts,
-        seeded_weights_dir,  # noqa: F401
-    )
+from tests.seeded import (
+    MANIFEST_PATH,
+    build_seeded_state_dicts,
+    content_sha256,
+    load_manifest,
+    seeded_state_dicts,
+)
 
 
 def test_content_hashes_equal_the_manifest():

@@ -17,10 +17,7 @@ import torch.nn as nn
 from models import weights
 from models.errors import Cancelled, WeightsError
 
-try:
-    from tests.seeded import seeded_state_dicts, seeded_weights_dir  # noqa: F401
-except ModuleNotFoundError:  # the repository root is not on sys.path; tests/ is (conftest)
-    from seeded import seeded_state_dicts, seeded_weights_dir  # type: ignore[no-redef]  # noqa: F401
+from tests.seeded import seeded_state_dicts
 
 
 # --------------------------------------------------------------------------- small networks
@@ -235,17 +232,23 @@ def test_hash_is_computed_once_per_file_version(tmp_path, monkeypatch):
 
 def test_seeded_checkpoints_load_into_the_real_networks(seeded_weights_dir, tmp_path):
     from models.flow_completion import RecurrentFlowCompleteNet
+    from models.propainter import InpaintGenerator
     from models.raft import RAFT
 
     folder = tmp_path / "w"
     folder.mkdir()
-    for name in ("raft", "flow_completion"):
+    for name in weights.PROPAINTER_CHECKPOINTS:
         file = weights.get_spec(name).file_name
         os.symlink(seeded_weights_dir / file, folder / file)
     raft = weights.load_checkpoint("raft", RAFT(), folder)
     expected = seeded_state_dicts()["raft-things.pth"]["module.cnet.norm1.running_var"]
     assert torch.equal(raft.state_dict()["cnet.norm1.running_var"], expected)
     weights.load_checkpoint("flow_completion", RecurrentFlowCompleteNet(), folder)
+    generator = weights.load_checkpoint("propainter", InpaintGenerator(), folder)
+    rolled = "transformers.transformer.0.attention.valid_ind_rolled"
+    assert torch.equal(generator.state_dict()[rolled], seeded_state_dicts()["ProPainter.pth"][rolled])
+    assert sorted(p.name for p in folder.glob("*.sha256")) == sorted(
+        weights.get_spec(n).file_name + ".sha256" for n in weights.PROPAINTER_CHECKPOINTS)
     # The RAFT file under the flow-completion name is a valid checkpoint of another network.
     # (The swap is caught by the recorded hash; without the record, by the keys.)
     (folder / "recurrent_flow_completion.pth").unlink()
@@ -472,3 +475,10 @@ def test_download_missing_skips_present_files(server, tmp_path, monkeypatch):
     paths = weights.download_missing(tmp_path, progress=lambda n, d, t: events.append(n))
     assert got == ["propainter"] and set(events) == {"propainter"}
     assert [p.name for p in paths] == ["raft-things.pth", "recurrent_flow_completion.pth", "ProPainter.pth"]
+
+
+def test_part_longer_than_the_file_is_discarded(server, tmp_path):
+    (tmp_path / "ProPainter.pth.part").write_bytes(b"x" * (len(server.payload) + 10))
+    path = weights.download("propainter", tmp_path, url=server.url)
+    assert path.read_bytes() == server.payload
+    assert [r.get("Range") for r in server.requests] == [f"bytes={len(server.payload) + 10}-", None]
