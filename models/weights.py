@@ -372,15 +372,38 @@ def download_missing(
     progress: Callable[[str, int, int | None], None] | None = None,
     cancel: CancelCallback | None = None,
 ) -> list[Path]:
-    """Download each of ``names`` that is not in the folder yet; ``progress(name, done, total)``."""
+    """Download each of ``names`` that is absent or bad; ``progress(name, done, total)``.
+
+    A present file is kept when it matches its published or recorded sha256, or, with no
+    hash to compare, when it loads into a freshly built network (which records its hash);
+    a file that fails (damaged, another network, changed since verified) is downloaded
+    again, so "download it again" in the error messages does what it says.
+    """
     paths = []
     for name in names:
         path = checkpoint_path(name, weights_dir)
-        if not path.is_file():
+        if not _present_and_good(name, weights_dir):
             cb = None if progress is None else (lambda d, t, _n=name: progress(_n, d, t))
             path = download(name, weights_dir, progress=cb, cancel=cancel)
         paths.append(path)
     return paths
+
+
+def _present_and_good(name: str, weights_dir: str | os.PathLike | None) -> bool:
+    spec = get_spec(name)
+    path = checkpoint_path(name, weights_dir)
+    if not path.is_file():
+        return False
+    expected = spec.sha256 or recorded_sha256(path)
+    if expected is not None:
+        return file_sha256(path) == expected
+    if not spec.network:
+        return True  # nothing to check it against: keep what the user put there
+    try:
+        load_checkpoint(name, build_network(spec), weights_dir)
+    except WeightsError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------- loading

@@ -463,18 +463,49 @@ def test_new_download_replaces_file_and_drops_old_record(server, tmp_path):
     assert not (tmp_path / "ProPainter.pth.sha256").exists()
 
 
-def test_download_missing_skips_present_files(server, tmp_path, monkeypatch):
-    for name in ("raft", "flow_completion"):
-        weights.checkpoint_path(name, tmp_path).write_bytes(b"present")
+def _fake_download(monkeypatch, server):
     got = []
     real = weights.download
     monkeypatch.setattr(weights, "download",
                         lambda name, d, progress=None, cancel=None: got.append(name) or real(
                             name, d, progress=progress, cancel=cancel, url=server.url))
+    return got
+
+
+def test_download_missing_skips_verified_files(server, tmp_path, monkeypatch):
+    for name in ("raft", "flow_completion"):
+        path = weights.checkpoint_path(name, tmp_path)
+        path.write_bytes(b"present")
+        path.with_name(path.name + ".sha256").write_text(hashlib.sha256(b"present").hexdigest())
+    got = _fake_download(monkeypatch, server)
     events = []
     paths = weights.download_missing(tmp_path, progress=lambda n, d, t: events.append(n))
     assert got == ["propainter"] and set(events) == {"propainter"}
     assert [p.name for p in paths] == ["raft-things.pth", "recurrent_flow_completion.pth", "ProPainter.pth"]
+
+
+def test_download_missing_replaces_bad_or_changed_files(server, tmp_path, monkeypatch):
+    (tmp_path / "raft-things.pth").write_bytes(b"<html>error page</html>")  # fails to load
+    changed = tmp_path / "recurrent_flow_completion.pth"
+    changed.write_bytes(b"edited")
+    changed.with_name(changed.name + ".sha256").write_text("0" * 64)
+    got = _fake_download(monkeypatch, server)
+    weights.download_missing(tmp_path)
+    assert got == ["raft", "flow_completion", "propainter"]
+    assert (tmp_path / "raft-things.pth").read_bytes() == server.payload
+
+
+def test_download_missing_keeps_a_good_unverified_file(tmp_path, monkeypatch):
+    spec = weights.CheckpointSpec("test_tiny", "tiny.pth", "http://127.0.0.1:9/tiny.pth",
+                                  network=f"{__name__}:TinyGenerator", group="test")
+    weights.register(spec)
+    try:
+        _save(TinyGenerator().state_dict(), tmp_path / "tiny.pth")
+        monkeypatch.setattr(weights, "download", lambda *a, **k: pytest.fail("must not download"))
+        assert weights.download_missing(tmp_path, names=["test_tiny"]) == [tmp_path / "tiny.pth"]
+        assert (tmp_path / "tiny.pth.sha256").exists()  # verified on the way, now pinned
+    finally:
+        weights._REGISTRY.pop("test_tiny", None)
 
 
 def test_part_longer_than_the_file_is_discarded(server, tmp_path):
