@@ -20,6 +20,15 @@ import torchvision.ops
 from .errors import InputError
 
 
+def safe_deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                       mask: torch.Tensor) -> torch.Tensor:
+    """3x3 modulated deformable conv (padding 1). Non-finite offsets would make
+    torchvision's CPU kernel read out of bounds and crash the process, so they become 0."""
+    if not torch.isfinite(offset).all():
+        offset = torch.nan_to_num(offset, nan=0.0, posinf=0.0, neginf=0.0)
+    return torchvision.ops.deform_conv2d(x, offset, weight, bias, padding=1, mask=mask)
+
+
 def _lrelu(slope: float) -> nn.LeakyReLU:
     return nn.LeakyReLU(slope, inplace=True)
 
@@ -45,7 +54,7 @@ class DeformableAlignment(nn.Module):
         nn.init.zeros_(self.conv_offset[-1].bias)
 
     def modulated_conv(self, x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return torchvision.ops.deform_conv2d(x, offset, self.weight, self.bias, padding=1, mask=mask)
+        return safe_deform_conv2d(x, offset, self.weight, self.bias, mask)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         o1, o2, mask = torch.chunk(self.conv_offset(cond), 3, dim=1)

@@ -140,6 +140,8 @@ class ProPainterPipeline:
         self.times = StageTimes()
         #: when a dict, completed flows are stored in it by frame index: {i: (fwd, bwd)}
         self.collected_flows: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None
+        #: the frame source of the last run (tests look at how many frames it holds)
+        self.last_source: _Source | None = None
 
     # ------------------------------------------------------------------ public
     def stream(self, frames: Iterable[Any], masks: Iterable[Any] | None, num_frames: int,
@@ -164,6 +166,7 @@ class ProPainterPipeline:
         self.times = StageTimes()
         source = _Source(iter(pairs), iter(flow_masks) if flow_masks is not None else None,
                          num_frames, self.processor, self.device, self.dtype)
+        self.last_source = source
         start, length = 0, self.config.subvideo_length
         retries = self.config.oom_retries
         while start < num_frames:

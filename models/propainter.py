@@ -18,10 +18,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision.ops
 
 from .errors import InputError
-from .flow_completion import Upconv
+from .flow_completion import Upconv, safe_deform_conv2d
 from .propagation import consistency_mask, flow_warp, propagate_images
 from .transformer import SoftComp, SoftSplit, TemporalSparseTransformerBlock
 
@@ -80,7 +79,7 @@ class FlowGuidedAlignment(nn.Module):
         offset = self.max_residue_magnitude * torch.tanh(torch.cat((o1, o2), dim=1))
         # deform_conv2d takes (dy, dx) pairs: the flow flipped, once per kernel tap and group.
         offset = offset + flow.flip(1).repeat(1, offset.shape[1] // 2, 1, 1)
-        return torchvision.ops.deform_conv2d(x, offset, self.weight, self.bias, padding=1, mask=torch.sigmoid(mask))
+        return safe_deform_conv2d(x, offset, self.weight, self.bias, torch.sigmoid(mask))
 
 
 class FeaturePropagation(nn.Module):

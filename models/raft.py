@@ -174,7 +174,9 @@ class CorrPyramid:
         for i, corr in enumerate(self.pyramid):
             pts = centre / 2**i + self.delta
             hh, ww = corr.shape[-2:]
-            grid = torch.cat([2 * pts[..., :1] / (ww - 1) - 1, 2 * pts[..., 1:] / (hh - 1) - 1], dim=-1)
+            # A 1-pixel level (frames under 128 px) would divide by zero; any finite scale samples
+            # its one value, so use 1 there instead of producing NaN as the released code does.
+            grid = torch.cat([2 * pts[..., :1] / max(ww - 1, 1) - 1, 2 * pts[..., 1:] / max(hh - 1, 1) - 1], dim=-1)
             sampled = F.grid_sample(corr, grid, align_corners=True)
             out.append(sampled.view(b, h, w, -1))
         return torch.cat(out, dim=-1).permute(0, 3, 1, 2).contiguous().float()
