@@ -11,7 +11,7 @@ import pytest
 
 from editor.errors import MediaError
 from editor.media import VideoWriter, open_video
-from test_media_support import (
+from tests.editor.test_media_support import (
     H,
     W,
     audio_packets,

@@ -8,7 +8,7 @@ import pytest
 
 from editor.errors import MediaError, OutputError
 from editor.media import open_masks, write_masks
-from test_media_support import H, W
+from tests.editor.test_media_support import H, W
 
 
 def masks(n: int = 5) -> list[np.ndarray]:

@@ -11,7 +11,7 @@ import pytest
 import editor.media.writer as writer_module
 from editor.errors import OutputError
 from editor.media import VideoWriter, open_video
-from test_media_support import H, W, smooth_frames, write_clip
+from tests.editor.test_media_support import H, W, smooth_frames, write_clip
 
 
 def test_nothing_under_the_final_name_until_close(tmp_path):
