@@ -56,7 +56,7 @@ class Document(QObject):
         self.settings: dict[str, Any] = {}
         self.path: str | None = None  # where the project was last saved
         self._dirty = False
-        self.undo_stack.cleanChanged.connect(lambda _clean: self.modifiedChanged.emit(self.is_modified()))
+        self.undo_stack.cleanChanged.connect(self._on_clean_changed)
 
     # ---- clip -------------------------------------------------------------------------------
     def set_clip(self, clip: ClipInfo) -> None:
@@ -76,6 +76,12 @@ class Document(QObject):
     @property
     def num_frames(self) -> int:
         return self.clip.num_frames if self.clip else 0
+
+    def _on_clean_changed(self, _clean: bool) -> None:
+        try:
+            self.modifiedChanged.emit(self.is_modified())
+        except RuntimeError:  # the undo stack is being destroyed with the window
+            pass
 
     # ---- modified state -----------------------------------------------------------------------
     def is_modified(self) -> bool:

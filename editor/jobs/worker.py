@@ -15,7 +15,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from models.errors import Cancelled, ProPainterError
 from models.events import FramesReady, Progress
@@ -36,7 +36,8 @@ def start_thread(worker: QObject, name: str) -> QThread:
     thread.setObjectName(name)
     worker.moveToThread(thread)
     thread.started.connect(worker.run)
-    worker.finished.connect(thread.quit)
+    # Direct: quit() is thread-safe, and a queued quit would wait behind a GUI-thread wait().
+    worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
     thread.finished.connect(lambda: _LIVE.discard(thread))
     _LIVE.add(thread)
     thread.start()

@@ -206,6 +206,7 @@ class SessionMixin:
             return False
         self._set_cache(clip)
         self.doc.load_project(clip, data, None if recovered else str(path))
+        self.panel.load_from(self.doc)
         if not recovered:
             self._add_recent(str(path))
         self._update_title()

@@ -68,3 +68,59 @@ def no_thread_left_running():
     extra = [t for t in extra if t.is_alive()]
     assert not left, f"test left QThreads running: {left}"
     assert not extra, f"test left Python threads running: {extra}"
+
+
+@pytest.fixture(scope="session")
+def tiny_sample(tmp_path_factory):
+    """A real sample clip (96x64, 12 frames, with audio) and its masks, written once."""
+    from editor.sample import SampleScene, make_sample
+
+    return make_sample(tmp_path_factory.mktemp("sample"), SampleScene(width=96, height=64, num_frames=12, ball_radius=8))
+
+
+def close_window(window, qtbot) -> None:
+    """Cancel whatever runs, wait for the threads, and close without prompts."""
+    from editor.jobs.worker import running_threads
+
+    window.cancel_run()
+    window.cancel_task()
+    qtbot.waitUntil(lambda: window.worker is None and window.task is None, timeout=30000)
+    window.doc.mark_saved()
+    window.shutdown()
+    window.hide()
+    for t in running_threads():
+        t.wait(5000)
+
+
+@pytest.fixture
+def make_window(qtbot):
+    """Factory of real main windows, shown offscreen and closed cleanly after the test."""
+    from editor.app import create_window
+
+    made = []
+
+    def make():
+        _, w = create_window()
+        w.settings.setValue("autosave_ms", 3600_000)
+        qtbot.addWidget(w)
+        w.resize(1100, 700)
+        w.show()
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        close_window(w, qtbot)
+
+
+@pytest.fixture
+def window(make_window):
+    return make_window()
+
+
+@pytest.fixture
+def opened(window, qtbot, tiny_sample):
+    """A window with the tiny sample clip open and frame 0 on the canvas."""
+    with qtbot.waitSignal(window.frameShown, timeout=10000):
+        assert window.open_clip(str(tiny_sample.clip))
+    return window
