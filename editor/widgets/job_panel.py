@@ -26,36 +26,27 @@ MAX_SIDES = [("Clip size", 0), ("1920 px", 1920), ("1280 px", 1280), ("960 px", 
 
 
 def list_devices() -> list[str]:
-    try:
-        from models.device import available_devices
-    except ImportError:
-        return ["cpu"]
-    return [str(getattr(d, "name", d)) for d in available_devices()] or ["cpu"]
+    """Usable devices, best first (cuda:N, mps, cpu)."""
+    from models.device import available_devices
+
+    return list(available_devices()) or ["cpu"]
 
 
 def free_memory(device: str) -> float | None:
+    """Bytes a job may still allocate on ``device`` (None when it cannot be told)."""
+    from models.device import free_memory_bytes
+
     try:
-        from models.device import free_memory_bytes
-    except ImportError:
+        return float(free_memory_bytes(device))
+    except (RuntimeError, ValueError, OSError):
         return None
-    try:
-        value = free_memory_bytes(device)
-    except Exception:
-        return None
-    return None if value is None else float(value)
 
 
-def estimate_bytes(width: int, height: int, subvideo_length: int, fp16: bool) -> float | None:
-    try:
-        from models.memory import estimate
-    except ImportError:
-        return None
-    value = estimate(width, height, subvideo_length, fp16)
-    for attr in ("total_bytes", "bytes", "total"):
-        if hasattr(value, attr):
-            value = getattr(value, attr)
-            break
-    return float(value)
+def estimate_bytes(width: int, height: int, subvideo_length: int, fp16: bool) -> float:
+    """Estimated GPU memory of one sub-video, from the authors' resolution table."""
+    from models.memory import estimate
+
+    return float(estimate(width, height, subvideo_length, fp16))
 
 
 def _gib(x: float) -> str:
@@ -83,7 +74,8 @@ class JobPanel(QWidget):
         self.download = QPushButton("Download ProPainter weights")
         form.addRow(self.download)
         self.device = QComboBox()
-        for d in ["auto"] + list_devices():
+        self.devices = list_devices()
+        for d in ["auto"] + self.devices:
             self.device.addItem(d, d)
         form.addRow("Device", self.device)
         self.fp16 = QCheckBox("Half precision (fp16)")
@@ -235,15 +227,13 @@ class JobPanel(QWidget):
             self.plot.set_data([], None, None)
             self.mem_warning.hide()
             return
-        lengths = list(range(10, 201, 10))
+        from models.memory import plan
+
+        planned = int(s["subvideo_length"])
+        lengths = sorted(set(range(10, max(100, planned) + 1, 10)) | {planned})
         est = [estimate_bytes(w, h, n, s["fp16"]) for n in lengths]
-        if any(e is None for e in est):
-            self.mem_label.setText("The memory estimate is not available in this installation.")
-            self.plot.set_data([], None, None)
-            return
-        dev = s["device"] if s["device"] != "auto" else (list_devices()[0])
+        dev = s["device"] if s["device"] != "auto" else self.devices[0]
         free = free_memory(dev)
-        planned = s["subvideo_length"]
         mine = estimate_bytes(w, h, planned, s["fp16"])
         self.plot.set_data(list(zip(lengths, est)), free, planned)
         self.mem_label.setText(
@@ -251,10 +241,8 @@ class JobPanel(QWidget):
             + (f" of {_gib(free)} free on {dev}." if free else f" on {dev}.")
         )
         if free is not None and mine > free:
-            fitting = [n for n, e in zip(lengths, est) if e <= free]
-            hint = (f"Set the sub-video length to {fitting[-1]} or lower the processing size."
-                    if fitting else "Lower the processing size or use the CPU.")
-            self.mem_warning.setText(f"This will not fit in {_gib(free)}. {hint}")
+            p = plan(w, h, int(free), bool(s["fp16"]), max_subvideo=planned)
+            self.mem_warning.setText(f"This will not fit in {_gib(free)} on {dev}. {p.suggestion}")
             self.mem_warning.show()
         else:
             self.mem_warning.hide()
@@ -262,13 +250,9 @@ class JobPanel(QWidget):
     # ---- weights ------------------------------------------------------------------------------
     def download_weights(self) -> None:
         def fetch(report, cancelled):
-            from models import weights
+            from models.weights import download_missing
 
-            names = getattr(weights, "NAMES", None) or list(getattr(weights, "REGISTRY", {}) or [None])
-            for k, name in enumerate(names):
-                kwargs = {"progress": lambda done, total, k=k: report(done, total or 1, f"weights {k + 1}/{len(names)}"),
-                          "cancel": cancelled}
-                weights.download(name, **kwargs) if name is not None else weights.download(**kwargs)
+            download_missing(progress=lambda name, done, total: report(done, total or 0, name), cancel=cancelled)
             return True
 
         self.window_.start_task("Downloading weights", fetch, lambda _r: self._update_engine_note(),
