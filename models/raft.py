@@ -133,11 +133,13 @@ class BasicUpdateBlock(nn.Module):
         self.flow_head = FlowHead(hidden_dim)
         self.mask = nn.Sequential(nn.Conv2d(128, 256, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(256, 64 * 9, 1))
 
-    def forward(self, net, inp, corr, flow):
+    def forward(self, net, inp, corr, flow, upsample_mask: bool = True):
         inp = torch.cat([inp, self.encoder(flow, corr)], dim=1)
         net = self.gru(net, inp)
         # The 0.25 scale was used in training to balance gradients; it is part of the model.
-        return net, 0.25 * self.mask(net), self.flow_head(net)
+        # Only the last iteration's mask is used, so earlier ones are not computed.
+        mask = 0.25 * self.mask(net) if upsample_mask else None
+        return net, mask, self.flow_head(net)
 
 
 def _pixel_grid(n: int, h: int, w: int, device, dtype=torch.float32) -> torch.Tensor:
@@ -231,9 +233,10 @@ class RAFT(nn.Module):
         coords0 = _pixel_grid(n, h, w, f1.device)
         coords1 = coords0.clone()
         mask = None
-        for _ in range(iters):
+        for it in range(iters):
             corr = corr_fn(coords1)
-            net, mask, delta = self.update_block(net, inp, corr.to(net.dtype), (coords1 - coords0).to(net.dtype))
+            net, mask, delta = self.update_block(net, inp, corr.to(net.dtype), (coords1 - coords0).to(net.dtype),
+                                                 upsample_mask=it == iters - 1)
             coords1 = coords1 + delta.float()
         return self._upsample(coords1 - coords0, mask.float())
 

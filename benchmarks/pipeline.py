@@ -1,0 +1,196 @@
+"""Speed and memory of the ProPainter pipeline on this machine, with seeded weights.
+
+    python benchmarks/pipeline.py                       # 240x432, 100 and 400 frames
+    python benchmarks/pipeline.py --frames 20 --raft-iter 20 --authors /path/to/ProPainter
+
+Prints seconds per frame by stage, peak RSS per run (each run in a fresh process), the
+memory estimate table next to the published one, and — with ``--authors`` pointing at a
+checkout of sczhou/ProPainter (plus einops, scipy, imageio, tqdm installed) — the authors'
+unmodified ``inference_propainter.py --save_frames`` on the same PNG frames and weights,
+timed and measured the same way, with the frames compared. Seeded weights do not inpaint
+anything useful; they cost the same compute as the real ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def clip_frame(i: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame i of an endless synthetic clip (panning texture, a moving square), made on
+    demand so the input never holds the clip."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    x, y = xx + 1.5 * i, yy + 0.6 * i
+    img = np.stack([np.sin(x / 11) + 0.5 * np.sin(y / 5), np.cos(y / 13) + 0.5 * np.cos((x + y) / 7),
+                    np.sin((x - y) / 17) + 0.4 * np.sin(x / 3)], -1)
+    frame = ((img / 1.5 + 1) * 127.5).clip(0, 255).astype(np.uint8)
+    mask = np.zeros((h, w), np.uint8)
+    cx = int((w // 4 + 3 * i) % (w - 60)) + 10
+    cy = int((h // 3 + 2 * i) % (h - 60)) + 10
+    mask[cy : cy + 40, cx : cx + 40] = 1
+    frame[mask.astype(bool)] = (230, 40, 40)
+    return frame, mask
+
+
+def child(args: argparse.Namespace) -> None:
+    """One measured run in this process; prints a JSON line."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from models import ProPainterConfig
+    from models.pipeline import FramesReady, ProPainterPipeline
+    from tests.models.parity import load_networks
+
+    nets = load_networks(Path(args.weights))
+    cfg = ProPainterConfig(raft_iter=args.raft_iter, subvideo_length=args.subvideo_length)
+    pipe = ProPainterPipeline(*nets, cfg)
+    digest = hashlib.sha256()
+    n_out = 0
+    save = Path(args.save) if args.save else None
+    pairs = (clip_frame(i, args.height, args.width) for i in range(args.frames))
+    t0 = time.perf_counter()
+    for ev in pipe.stream_pairs(pairs, args.frames):
+        if isinstance(ev, FramesReady):
+            for k, f in enumerate(ev.frames):
+                digest.update(f.tobytes())
+                if save is not None:
+                    np.save(save / f"{ev.start + k:05d}.npy", f)
+            n_out += len(ev.frames)
+    total = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"frames": n_out, "seconds": total, "stages": vars(pipe.times), "peak_rss": rss,
+                      "sha256": digest.hexdigest()}))
+
+
+def run_child(args: argparse.Namespace, frames: int, save: Path | None = None) -> dict:
+    cmd = [sys.executable, __file__, "--child", "--frames", str(frames), "--width", str(args.width),
+           "--height", str(args.height), "--raft-iter", str(args.raft_iter), "--threads", str(args.threads),
+           "--subvideo-length", str(args.subvideo_length), "--weights", str(args.weights)]
+    if save is not None:
+        cmd += ["--save", str(save)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_authors(args: argparse.Namespace, frames: int, work: Path) -> dict:
+    """The authors' script on PNG frames written from the same synthetic clip."""
+    import cv2
+
+    src, msk, out = work / "in" / "clip", work / "in_masks", work / "out"
+    for d in (src, msk):
+        d.mkdir(parents=True, exist_ok=True)
+    for i in range(frames):
+        f, m = clip_frame(i, args.height, args.width)
+        cv2.imwrite(str(src / f"{i:05d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(msk / f"{i:05d}.png"), m * 255)
+    wdir = Path(args.authors) / "weights"
+    wdir.mkdir(exist_ok=True)
+    for name in ("raft-things.pth", "recurrent_flow_completion.pth", "ProPainter.pth"):
+        shutil.copyfile(Path(args.weights) / name, wdir / name)
+    code = ("import resource, runpy, sys, time, torch; torch.set_num_threads(%d); sys.argv = %r; t = time.perf_counter();"
+            "runpy.run_path('inference_propainter.py', run_name='__main__');"
+            "print('RESULT', time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)") % (
+        args.threads, ["inference_propainter.py", "-i", str(src), "-m", str(msk), "-o", str(out), "--save_frames",
+                       "--raft_iter", str(args.raft_iter), "--subvideo_length", str(args.subvideo_length)])
+    res = subprocess.run([sys.executable, "-c", code], cwd=args.authors, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(f"the authors' script failed:\n{res.stderr[-3000:]}")
+    line = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT")][-1].split()
+    pngs = sorted((out / "clip" / "frames").glob("*.png"))
+    return {"seconds": float(line[1]), "peak_rss": int(line[2]),
+            "frames": [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in pngs]}
+
+
+def memory_table() -> None:
+    from models import memory
+
+    print("\nGPU memory estimate (GiB) vs the published table (fp32 / fp16):")
+    print(f"{'resolution':>11} | {'50 frames':>22} | {'80 frames':>22}")
+    for (w, h), cells in memory.MEMORY_TABLE.items():
+        row = []
+        for t in (50, 80):
+            parts = []
+            for p in ("fp32", "fp16"):
+                seed = cells[(p, t)]
+                est = memory.estimate_gib(w, h, t, fp16=p == "fp16")
+                parts.append(f"{'OOM' if seed is None else seed:>3}/{est:4.1f}")
+            row.append("  ".join(parts))
+        print(f"{w:>5}x{h:<5} | {row[0]:>22} | {row[1]:>22}")
+    print("(each cell: published / ours)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--width", type=int, default=432)
+    ap.add_argument("--height", type=int, default=240)
+    ap.add_argument("--frames", type=int, nargs="+", default=[100, 400])
+    ap.add_argument("--raft-iter", type=int, default=20)
+    ap.add_argument("--subvideo-length", type=int, default=80)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=1, help="runs per length (median reported)")
+    ap.add_argument("--weights", type=Path, default=None, help="seeded weights folder (built if absent)")
+    ap.add_argument("--authors", type=Path, default=None, help="a checkout of sczhou/ProPainter to compare with")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--save", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        args.frames = args.frames[0]
+        child(args)
+        return
+    work = Path(tempfile.mkdtemp(prefix="pp-bench-"))
+    if args.weights is None:
+        from tests.seeded import write_seeded_weights
+
+        args.weights = work / "weights"
+        write_seeded_weights(args.weights)
+    print(f"ProPainter pipeline, {args.width}x{args.height}, raft_iter {args.raft_iter}, subvideo_length "
+          f"{args.subvideo_length}, {args.threads} torch threads, seeded weights, CPU")
+    print(f"{'frames':>6} {'s/frame':>8} {'raft':>6} {'flowc':>6} {'prop':>6} {'transf':>7} {'peak RSS MiB':>13}")
+    for n in args.frames:
+        runs = [run_child(args, n) for _ in range(args.repeat)]
+        med = statistics.median(r["seconds"] for r in runs)
+        st = runs[0]["stages"]
+        rss = statistics.median(r["peak_rss"] for r in runs) / 2**20
+        print(f"{n:>6} {med / n:>8.3f} {st['raft'] / n:>6.3f} {st['flow_completion'] / n:>6.3f} "
+              f"{st['propagation'] / n:>6.3f} {st['transformer'] / n:>7.3f} {rss:>13.0f}")
+    if args.authors:
+        n = args.frames[0]
+        save = work / "ours"
+        save.mkdir()
+        ours = run_child(args, n, save)
+        theirs = run_authors(args, n, work)
+        mine = np.stack([np.load(p) for p in sorted(save.glob("*.npy"))])
+        diff = np.abs(mine.astype(int) - np.stack(theirs["frames"]).astype(int))
+        print(f"\nSide by side, {n} frames (same frames, weights, threads):")
+        print(f"{'':>10} {'seconds':>9} {'s/frame':>8} {'peak RSS MiB':>13}")
+        print(f"{'authors':>10} {theirs['seconds']:>9.1f} {theirs['seconds'] / n:>8.3f} {theirs['peak_rss'] / 2**20:>13.0f}")
+        print(f"{'ours':>10} {ours['seconds']:>9.1f} {ours['seconds'] / n:>8.3f} {ours['peak_rss'] / 2**20:>13.0f}")
+        print(f"speed-up {theirs['seconds'] / ours['seconds']:.2f}x, memory {ours['peak_rss'] / theirs['peak_rss']:.2f}x of theirs; "
+              f"frames: max diff {diff.max()}, {(diff > 0).mean():.5%} of values differ")
+    memory_table()
+    from models import memory
+
+    print(f"\nEstimate for {args.width}x{args.height}, {args.subvideo_length} frames, fp32 (GPU, authors' code): "
+          f"{memory.estimate_gib(args.width, args.height, args.subvideo_length):.1f} GiB; our CPU peak RSS above "
+          "includes ~0.5 GiB of torch and the weights.")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
