@@ -39,9 +39,12 @@ SCOPE_LABELS = {"frame": "Current frame", "range": "In/out range", "all": "All f
 
 
 class MainWindow(SessionMixin, QMainWindow):
-    """The editor window. ``frameShown(i)`` fires when frame ``i`` is on the canvas."""
+    """The editor window. ``frameShown(i)``: frame ``i`` is on the canvas; ``chunkShown`` and
+    ``runFinished`` follow a run on the GUI thread."""
 
     frameShown = Signal(int)
+    chunkShown = Signal(int, int)  # start, count: a run's chunk is in the result store
+    runFinished = Signal(bool)  # cancelled
 
     def __init__(self, settings: QSettings | None = None):
         super().__init__()

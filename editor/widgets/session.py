@@ -132,7 +132,7 @@ class SessionMixin:
             self.cache.close()
         self.cache = FrameCache(lambda p=clip.path: open_video(p), clip.num_frames, clip.width * clip.height * 3)
         self.cache.frameReady.connect(self._on_frame_ready)
-        self.cache.failed.connect(lambda msg: self.show_error("Cannot decode the clip", msg))
+        self.cache.failed.connect(self._on_decode_failed)
 
     def open_sample(self) -> None:
         """Write the sample clip (and its masks) to the data folder in the background, then open it."""
@@ -318,7 +318,9 @@ class SessionMixin:
         self.worker = JobWorker(lambda: make_job(snap), snap.revision)
         self.worker.progress.connect(self.panel.show_progress)
         self.worker.chunk_ready.connect(self._on_chunk)
-        self.worker.failed.connect(lambda msg: self.show_error("The run failed", msg))
+        # Bound methods of the window, never lambdas: a functor without a receiver would run
+        # on the worker's thread.
+        self.worker.failed.connect(self._on_run_failed)
         self.worker.finished.connect(self._on_run_finished)
         self._run_started = time.monotonic()
         self.panel.show_started()
@@ -340,6 +342,7 @@ class SessionMixin:
         self.timeline.set_results(self.results.status(self.doc.masks.revision))
         if keep[0][0] <= self.current <= keep[-1][0]:
             self._show_result()
+        self.chunkShown.emit(keep[0][0], len(keep))
 
     def _on_run_finished(self, cancelled: bool) -> None:
         self.last_run_result = self.worker.result if self.worker is not None else None
@@ -349,6 +352,7 @@ class SessionMixin:
         self._run_out.unlink(missing_ok=True)
         self.panel.show_finished(cancelled, time.monotonic() - self._run_started)
         self._update_enabled()
+        self.runFinished.emit(cancelled)
         if self._close_when_idle:
             self.close()
 
@@ -362,12 +366,29 @@ class SessionMixin:
         self.task_bar.setValue(0)
         self.task_bar.show()
         self.task_cancel.show()
-        self.task.progress.connect(lambda d, t, s: (self.task_bar.setMaximum(max(1, t)), self.task_bar.setValue(d)))
-        self.task.succeeded.connect(on_done)
-        self.task.failed.connect(lambda msg: self.show_error(error_title, msg))
+        self._task_done, self._task_error_title = on_done, error_title
+        self.task.progress.connect(self._on_task_progress)
+        self.task.succeeded.connect(self._on_task_succeeded)
+        self.task.failed.connect(self._on_task_failed)
         self.task.finished.connect(self._on_task_finished)
         self.task_thread = start_thread(self.task, "task")
         return True
+
+    def _on_task_progress(self, done: int, total: int, text: str) -> None:
+        self.task_bar.setMaximum(max(1, total))
+        self.task_bar.setValue(done)
+
+    def _on_task_succeeded(self, result) -> None:
+        self._task_done(result)
+
+    def _on_task_failed(self, message: str) -> None:
+        self.show_error(self._task_error_title, message)
+
+    def _on_run_failed(self, message: str) -> None:
+        self.show_error("The run failed", message)
+
+    def _on_decode_failed(self, message: str) -> None:
+        self.show_error("Cannot decode the clip", message)
 
     def cancel_task(self) -> None:
         if self.task is not None:

@@ -41,17 +41,21 @@ def run_and_record(window, qtbot, cancel_after_first: bool = False):
     """Start a run; returns [('chunk', start, n_results_so_far) ..., ('finished', cancelled)]."""
     log = []
     window.panel.subvideo.setValue(4)  # classic engine: a preview chunk every 4 frames
-    assert window.start_run()
-    w = window.worker
 
-    def on_chunk(start, frames, rev):
-        log.append(("chunk", start, len(frames), window.is_running()))
+    def on_chunk(start, count):
+        log.append(("chunk", start, count, window.is_running()))
         if cancel_after_first:
             window.cancel_run()
 
-    w.chunk_ready.connect(on_chunk)
-    w.finished.connect(lambda c: log.append(("finished", c)))
-    qtbot.waitUntil(lambda: window.worker is None, timeout=60000)
+    # The window's own signals: these handlers run on the GUI thread.
+    window.chunkShown.connect(on_chunk)
+    window.runFinished.connect(lambda c: log.append(("finished", c)))
+    try:
+        assert window.start_run()
+        qtbot.waitUntil(lambda: window.worker is None, timeout=60000)
+    finally:
+        window.chunkShown.disconnect(on_chunk)
+        window.runFinished.disconnect()
     return log
 
 
