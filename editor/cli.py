@@ -461,6 +461,9 @@ def _weights_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("weights", help="download, verify or locate the ProPainter weights",
                        description="ProPainter checkpoints (NTU S-Lab License 1.0: non-commercial use only).")
     p.add_argument("action", choices=("download", "verify", "where"))
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help="checkpoints to download or verify (default: the three ProPainter files); "
+                        "also sam_vit_b, sam_vit_l, sam_vit_h for clicking objects")
     p.add_argument("--weights-dir", type=Path, default=None, help="folder for the checkpoints (default: the cache)")
     p.set_defaults(func=cmd_weights)
 
@@ -469,21 +472,29 @@ def cmd_weights(args: argparse.Namespace) -> int:
     from models import weights
     from models.errors import WeightsError
 
+    import models.segmentation  # noqa: F401  (registers the SAM checkpoints)
+
     folder = weights.where(args.weights_dir)
     if args.action == "where":
         print(folder)
         return 0
+    names = tuple(args.names) or weights.PROPAINTER_CHECKPOINTS
+    known = {spec.name for spec in weights.registered()}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise WeightsError(f"unknown checkpoint {unknown[0]!r}: choose from {', '.join(sorted(known))}")
     if args.action == "verify":
-        report = weights.verify(args.weights_dir)
+        report = weights.verify(args.weights_dir, names)
         print(report)
         if not report.ok:
             raise WeightsError(
                 f"The weights in {folder} are missing or damaged (see above); run "
-                f"`{weights.DOWNLOAD_COMMAND}`."
+                f"`{' '.join([weights.DOWNLOAD_COMMAND, *args.names])}`."
             )
         return 0
-    _say(f"The ProPainter weights are under the {weights.SLAB_LICENCE} licence "
-         f"(non-commercial use only); downloading from {weights.RELEASE_URL} into {folder}.")
+    for name in names:
+        spec = weights.get_spec(name)
+        _say(f"{spec.file_name}: {spec.licence}; downloading from {spec.url} into {folder}.")
     printer = ProgressPrinter()
     started: dict[str, Any] = {}
 
@@ -495,7 +506,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
         printer.update(f"{name} ({done / 1e6:.0f} MB)", done if total else 0, total or 1, left)
 
     try:
-        paths = weights.download_missing(args.weights_dir, progress=progress)
+        paths = weights.download_missing(args.weights_dir, names, progress=progress)
     finally:
         printer.close()
     for path in paths:

@@ -57,3 +57,11 @@ def test_outpaint_case_d_writes_the_authors_canvas(tmp_path, seeded_weights_dir)
     assert written.shape == (10, 128, 160, 3)
     assert_frames_match(written, expected_comp("d"), max_diff=1, max_fraction=2e-4)
     assert np.array_equal(written[:, :, 16:144], r["in_frames"])  # the source region is untouched
+
+
+def test_weights_verify_takes_sam_checkpoint_names(tmp_path, capsys):
+    assert main(["weights", "verify", "sam_vit_b", "--weights-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "weights download sam_vit_b" in err
+    assert main(["weights", "download", "nope", "--weights-dir", str(tmp_path)]) == 2
+    assert "unknown checkpoint 'nope'" in capsys.readouterr().err
