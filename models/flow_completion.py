@@ -144,6 +144,8 @@ class EdgeDetection(nn.Module):
 
 
 class RecurrentFlowCompleteNet(nn.Module):
+    decoder_batch = 8  # frames decoded at once
+
     def __init__(self) -> None:
         super().__init__()
         self.downsample = nn.Sequential(
@@ -170,9 +172,13 @@ class RecurrentFlowCompleteNet(nn.Module):
         mid = self.mid_dilation(self.encoder2(e1)).transpose(1, 2)
         prop = self.feat_prop_module(mid).reshape(b * t, 128, h // 8, w // 8)
         e1 = e1.transpose(1, 2).reshape(b * t, 64, h // 4, w // 4)
-        d2 = self.decoder2(prop) + e1
-        flow = self.upsample(self.decoder1(d2))
-        return flow.view(b, t, 2, h, w)
+        # The decoder is per frame: run it a few frames at a time so the full-resolution
+        # activations of a long sub-video never exist at once.
+        flows = []
+        for i in range(0, b * t, self.decoder_batch):
+            d2 = self.decoder2(prop[i : i + self.decoder_batch]) + e1[i : i + self.decoder_batch]
+            flows.append(self.upsample(self.decoder1(d2)))
+        return torch.cat(flows).view(b, t, 2, h, w)
 
     def complete(self, flows_f: torch.Tensor, flows_b: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Complete both directions and keep the input flow outside the hole.

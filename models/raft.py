@@ -242,7 +242,7 @@ class RAFT(nn.Module):
 
 
 @torch.inference_mode()
-def bidirectional_flows(raft: RAFT, frames: torch.Tensor, iters: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
+def bidirectional_flows(raft: RAFT, frames: torch.Tensor, iters: int = 20, pair_batch: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
     """Flows between consecutive frames of a clip.
 
     ``frames``: Tx3xHxW in [-1, 1]. Returns (forward, backward), each (T-1)x2xHxW: forward
@@ -258,5 +258,10 @@ def bidirectional_flows(raft: RAFT, frames: torch.Tensor, iters: int = 20) -> tu
     first = torch.cat([feats[:-1], feats[1:]])
     second = torch.cat([feats[1:], feats[:-1]])
     ctx = (torch.cat([net[:-1], net[1:]]), torch.cat([inp[:-1], inp[1:]]))
-    flows = raft.refine(first, second, ctx, iters)
+    # Pairs are refined a few at a time: each holds an all-pairs correlation volume.
+    flows = torch.cat([
+        raft.refine(first[i : i + pair_batch], second[i : i + pair_batch],
+                    (ctx[0][i : i + pair_batch], ctx[1][i : i + pair_batch]), iters)
+        for i in range(0, len(first), pair_batch)
+    ])
     return flows[: t - 1], flows[t - 1 :]
