@@ -444,16 +444,13 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     if free is None:
         print(f"Device {dev}: free memory unknown; no plan.")
         return 0
-    budget = 0.9 * float(free)  # a safety margin for the allocator and other programs
-    fits = [k for k in range(2, n + 1) if _bytes_of(memory.estimate(w, h, k, fp16)) <= budget]
-    print(f"Device {dev}: {free / gib:.1f} GiB free ({budget / gib:.1f} GiB usable).")
-    if fits:
-        best = max(fits)
-        print(f"Plan: sub-video length {best}{' (as asked)' if best == n else f' (lowered from {n})'}, "
-              f"{'fp16' if fp16 else 'fp32'}.")
-    else:
-        print(f"Plan: does not fit even with 2 frames per sub-video; lower the processing size "
-              f"(--max-side or --resize-ratio).")
+    print(f"Device {dev}: {free / gib:.1f} GiB free.")
+    plan = memory.plan(w, h, int(free), fp16, max_subvideo=n)
+    print(f"Plan: sub-video length {plan.subvideo_length}, {'fp16' if fp16 else 'fp32'}"
+          f"{'' if plan.fits else ' (does not fit)'}. {plan.suggestion}")
+    if dev.type == "cpu":
+        print("On the CPU the estimate is an upper guide: the streaming pipeline holds one sub-video "
+              "at a time (peak RSS figures: benchmarks/pipeline.py).")
     return 0
 
 
