@@ -130,6 +130,8 @@ class FeaturePropagation(nn.Module):
 class InpaintGenerator(nn.Module):
     """The ProPainter generator. See the module docstring for its parts."""
 
+    frame_batch = 4  # frames through the per-frame parts (encoder, composition, decoder) at once
+
     def __init__(self, channel: int = 128, hidden: int = 512, depths: int = 8, heads: int = 4,
                  window: tuple[int, int] = (5, 9), pool: tuple[int, int] = (4, 4)) -> None:
         super().__init__()
@@ -154,7 +156,9 @@ class InpaintGenerator(nn.Module):
         They depend on the frame alone, so a caller may compute them once per frame and pass
         them to :meth:`forward` for every window that uses the frame.
         """
-        return self.encoder(torch.cat([frames, masks_in, masks_updated], dim=1))
+        x = torch.cat([frames, masks_in, masks_updated], dim=1)
+        # A few frames at a time: the half-resolution activations are the generator's largest.
+        return torch.cat([self.encoder(x[i : i + self.frame_batch]) for i in range(0, len(x), self.frame_batch)])
 
     def forward(self, frames: torch.Tensor, flows_f: torch.Tensor, flows_b: torch.Tensor, masks_in: torch.Tensor,
                 masks_updated: torch.Tensor, num_local_frames: int, t_dilation: int = 2,
@@ -191,8 +195,12 @@ class InpaintGenerator(nn.Module):
         local_feat = self.feat_prop_module(local_feat, down_flow(flows_f), down_flow(flows_b),
                                            torch.cat([ds_mask_local, ds_upd_local], dim=2))
         enc = torch.cat((local_feat, ref_feat), dim=1)
-        tokens = self.ss(enc.reshape(-1, c, h, w), b, (h, w))
+        fb = self.frame_batch
+        tokens = torch.cat([self.ss(enc[:, i : i + fb].reshape(-1, c, h, w), b, (h, w)) for i in range(0, t, fb)], dim=1)
         tokens = self.transformers(tokens, (h, w), mask_pool, t_dilation=t_dilation)
-        enc = enc + self.sc(tokens, t, (h, w)).view(b, t, c, h, w)
-        out = self.decoder(enc[:, :l_t].reshape(-1, c, h, w))
+        # Soft composition and decoding are per frame too.
+        comp = torch.cat([self.sc(tokens[:, i : i + fb], min(fb, t - i), (h, w)).view(b, -1, c, h, w)
+                          for i in range(0, t, fb)], dim=1)
+        enc = (enc + comp)[:, :l_t].reshape(-1, c, h, w)
+        out = torch.cat([self.decoder(enc[i : i + fb]) for i in range(0, len(enc), fb)])
         return torch.tanh(out).view(b, l_t, 3, H, W)

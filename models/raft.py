@@ -253,8 +253,11 @@ def bidirectional_flows(raft: RAFT, frames: torch.Tensor, iters: int = 20, pair_
     # Each frame's matching features and context are computed once and shared by the
     # forward and the backward flow (the released code recomputes them per pair).
     t = frames.shape[0]
-    feats = raft.features(frames)
-    net, inp = raft.context(frames)
+    # Encoders a few frames at a time: their half-resolution activations are the largest.
+    chunks = [frames[i : i + pair_batch] for i in range(0, t, pair_batch)]
+    feats = torch.cat([raft.features(c) for c in chunks])
+    contexts = [raft.context(c) for c in chunks]
+    net, inp = torch.cat([c[0] for c in contexts]), torch.cat([c[1] for c in contexts])
     first = torch.cat([feats[:-1], feats[1:]])
     second = torch.cat([feats[1:], feats[:-1]])
     ctx = (torch.cat([net[:-1], net[1:]]), torch.cat([inp[:-1], inp[1:]]))

@@ -151,8 +151,10 @@ class SparseWindowAttention(nn.Module):
                 qt = win_q[bi, sel].reshape(len(sel), self.heads, t * wh * ww, ch)
                 kt = keys_for(k, self.key, sel, bi)[:, :, t_index].reshape(len(sel), self.heads, -1, ch)
                 vt = keys_for(v, self.value, sel, bi)[:, :, t_index].reshape(len(sel), self.heads, -1, ch)
-                att = torch.softmax((qt @ kt.transpose(-2, -1)) * scale, dim=-1)
-                out[bi, sel] = (att @ vt).view(len(sel), self.heads, t, wh * ww, ch)
+                # Fused attention: the (t*45) x (keys) matrix of every masked window is never
+                # held at once (it is the largest tensor of the generator otherwise).
+                att_out = F.scaled_dot_product_attention(qt, kt, vt, scale=scale)
+                out[bi, sel] = att_out.view(len(sel), self.heads, t, wh * ww, ch)
             rest = (touched[bi] == 0).nonzero().view(-1)
             if len(rest):
                 qs = win_q[bi, rest]
