@@ -67,7 +67,7 @@ class ProPainterModel:
         from .device import resolve_device, use_fp16
         from .weights import load_checkpoint
 
-        directory = Path(directory)
+        directory = Path(directory).expanduser()
         if config is None:
             cfg_path = directory / "config.json"
             config = ProPainterConfig.from_dict(json.loads(cfg_path.read_text())) if cfg_path.is_file() else ProPainterConfig()

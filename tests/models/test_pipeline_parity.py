@@ -183,3 +183,19 @@ def test_single_frame_and_bad_input(nets):
         list(ProPainterPipeline(*nets, ProPainterConfig(raft_iter=1)).stream(frames, masks, 3))
     with pytest.raises(InputError, match="neighbor_length"):
         ProPainterConfig(neighbor_length=1)
+
+
+def test_from_pretrained_save_pretrained_round_trip_and_aspect_outpainting(seeded_weights_dir, tmp_path):
+    model = ProPainterForImageOutPainting.from_pretrained(seeded_weights_dir, ProPainterConfig(raft_iter=1), device="cpu")
+    model.save_pretrained(tmp_path / "saved")
+    assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == [
+        "ProPainter.pth", "config.json", "raft-things.pth", "recurrent_flow_completion.pth"]
+    again = ProPainterForImageOutPainting.from_pretrained(tmp_path / "saved")
+    assert again.config.raft_iter == 1
+    for a, b in ((model.raft, again.raft), (model.generator, again.generator)):
+        sa, sb = a.state_dict(), b.state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    frames, _ = _moving_clip(3, 64, 96)
+    out = again(frames, aspect="16:9")
+    assert out.reconstruction.shape == (1, 3, 64, 120, 3)  # 96x64 (3:2) widened to 16:9
+    assert np.array_equal(out.reconstruction[0, :, :, 12:108], np.stack(frames))  # source untouched
