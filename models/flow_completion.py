@@ -53,13 +53,14 @@ class DeformableAlignment(nn.Module):
         nn.init.zeros_(self.conv_offset[-1].weight)
         nn.init.zeros_(self.conv_offset[-1].bias)
 
-    def modulated_conv(self, x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return safe_deform_conv2d(x, offset, self.weight, self.bias, mask)
+    def offsets(self, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bounded offsets (``max_residue_magnitude * tanh``) and modulation masks from ``cond``."""
+        o1, o2, mask = torch.chunk(self.conv_offset(cond), 3, dim=1)
+        return self.max_residue_magnitude * torch.tanh(torch.cat((o1, o2), dim=1)), torch.sigmoid(mask)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        o1, o2, mask = torch.chunk(self.conv_offset(cond), 3, dim=1)
-        offset = self.max_residue_magnitude * torch.tanh(torch.cat((o1, o2), dim=1))
-        return self.modulated_conv(x, offset, torch.sigmoid(mask))
+        offset, mask = self.offsets(cond)
+        return safe_deform_conv2d(x, offset, self.weight, self.bias, mask)
 
 
 class FeaturePropagation(nn.Module):

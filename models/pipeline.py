@@ -218,7 +218,6 @@ class ProPainterPipeline:
         gt_f, gt_b, pred_f, pred_b = _Store(), _Store(), _Store(), _Store()
         upd, upd_mask, enc_cache = _Store(), _Store(), _Store()
         raft_next = fc_next = ip_next = 0
-        raft_feats: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
         def check_cancel() -> None:
             if cancel is not None and cancel():
@@ -231,10 +230,9 @@ class ProPainterPipeline:
                 src.ensure(g(c.stop - 1))
                 t0 = time.perf_counter()
                 frames = torch.stack([src.frame[g(i)] for i in range(c.start, c.stop)])
-                ff, fb = self._raft_pair_flows(frames, raft_feats, c.start)
+                ff, fb = bidirectional_flows(self.raft, frames, cfg.raft_iter)
                 for k in range(c.stop - c.start - 1):
                     gt_f[c.start + k], gt_b[c.start + k] = ff[k], fb[k]
-                raft_feats.clear()
                 self.times.raft += time.perf_counter() - t0
                 raft_next += 1
                 yield_progress.append(Progress("optical flow", offset + min(c.stop, t), stop))
@@ -323,15 +321,12 @@ class ProPainterPipeline:
                     low = min(low, plan.raft_clips[raft_next].start)
                 src.drop_below(offset + min(low, emitted))
         src.drop_below(stop)
+        self.times.load = src.seconds
 
     def _finish(self, comp: np.ndarray, geom: FrameGeometry) -> np.ndarray:
         if (comp.shape[1], comp.shape[0]) == geom.out_size:
             return comp
         return cv2.resize(comp, geom.out_size, interpolation=cv2.INTER_CUBIC)
-
-    def _raft_pair_flows(self, frames: torch.Tensor, cache: dict, start: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Forward and backward flows of consecutive frames (Tx3xHxW) -> two (T-1)x2xHxW."""
-        return bidirectional_flows(self.raft, frames, self.config.raft_iter)
 
     def _window(self, ids: list[int], nb: list[int], upd: _Store, upd_mask: _Store, src: _Source,
                 g: Callable[[int], int], pred_f: _Store, pred_b: _Store, enc_cache: _Store) -> torch.Tensor:

@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import InputError
-from .flow_completion import Upconv, safe_deform_conv2d
+from .flow_completion import DeformableAlignment, Upconv, safe_deform_conv2d
 from .propagation import consistency_mask, flow_warp, propagate_images
 from .transformer import SoftComp, SoftSplit, TemporalSparseTransformerBlock
 
@@ -55,31 +55,18 @@ class Encoder(nn.Module):
         return out
 
 
-class FlowGuidedAlignment(nn.Module):
+class FlowGuidedAlignment(DeformableAlignment):
     """Modulated deformable 3x3 conv whose offsets are the flow plus a learned residual
     (bounded by ``3 * tanh``), predicted from [current, warped, flow, validity, masks]."""
 
     def __init__(self, channel: int, deform_groups: int = 16, max_residue_magnitude: float = 3.0) -> None:
-        super().__init__()
-        self.max_residue_magnitude = max_residue_magnitude
-        self.weight = nn.Parameter(torch.empty(channel, channel, 3, 3))
-        self.bias = nn.Parameter(torch.zeros(channel))
-        nn.init.uniform_(self.weight, -1 / (channel * 9) ** 0.5, 1 / (channel * 9) ** 0.5)
-        self.conv_offset = nn.Sequential(
-            nn.Conv2d(2 * channel + 5, channel, 3, 1, 1), _lrelu(0.1),
-            nn.Conv2d(channel, channel, 3, 1, 1), _lrelu(0.1),
-            nn.Conv2d(channel, channel, 3, 1, 1), _lrelu(0.1),
-            nn.Conv2d(channel, 27 * deform_groups, 3, 1, 1),
-        )
-        nn.init.zeros_(self.conv_offset[-1].weight)
-        nn.init.zeros_(self.conv_offset[-1].bias)
+        super().__init__(channel, channel, 2 * channel + 5, deform_groups, max_residue_magnitude)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-        o1, o2, mask = torch.chunk(self.conv_offset(cond), 3, dim=1)
-        offset = self.max_residue_magnitude * torch.tanh(torch.cat((o1, o2), dim=1))
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        offset, mask = self.offsets(cond)
         # deform_conv2d takes (dy, dx) pairs: the flow flipped, once per kernel tap and group.
         offset = offset + flow.flip(1).repeat(1, offset.shape[1] // 2, 1, 1)
-        return safe_deform_conv2d(x, offset, self.weight, self.bias, torch.sigmoid(mask))
+        return safe_deform_conv2d(x, offset, self.weight, self.bias, mask)
 
 
 class FeaturePropagation(nn.Module):
