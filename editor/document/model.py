@@ -15,6 +15,7 @@ from models.canvas import Canvas, plan_canvas
 
 from .commands import SetExpansionCommand, SetMasksCommand, SetRangeCommand, StampCommand
 from .masks import Box, MaskStore
+from .objects import ObjectLayer
 from .project import ProjectData
 
 SCOPES = ("frame", "range", "all")
@@ -44,12 +45,14 @@ class Document(QObject):
     rangeChanged = Signal(int, int)
     expansionChanged = Signal()
     modifiedChanged = Signal(bool)
+    objectsChanged = Signal()  # clicked objects: keyframes, flags, current object
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.undo_stack = QUndoStack(self)
         self.clip: ClipInfo | None = None
         self.masks = MaskStore(0, 0, 0)
+        self.objects = ObjectLayer()
         self.in_point = 0
         self.out_point = 0
         self.expansion: dict[str, Any] | None = None
@@ -64,6 +67,7 @@ class Document(QObject):
         self.undo_stack.clear()
         self.clip = clip
         self.masks = MaskStore(clip.num_frames, clip.height, clip.width)
+        self.objects = ObjectLayer(clip.num_frames, clip.height, clip.width)
         self.in_point, self.out_point = 0, max(0, clip.num_frames - 1)
         self.expansion = None
         self.path = None
@@ -71,6 +75,7 @@ class Document(QObject):
         self.undo_stack.setClean()
         self.clipChanged.emit()
         self.rangeChanged.emit(self.in_point, self.out_point)
+        self.objectsChanged.emit()
         self.modifiedChanged.emit(False)
 
     @property
@@ -100,6 +105,9 @@ class Document(QObject):
         self.modifiedChanged.emit(False)
 
     # ---- masks --------------------------------------------------------------------------------
+    def emit_objects_changed(self) -> None:
+        self.objectsChanged.emit()
+
     def emit_masks_changed(self, frames: Sequence[int]) -> None:
         self.masksChanged.emit(list(frames))
 
@@ -190,6 +198,7 @@ class Document(QObject):
             masks=self.masks.raw(),
             settings=dict(self.settings),
             expansion=self.expansion,
+            objects=self.objects.to_saved(),
         )
 
     def load_project(self, clip: ClipInfo, data: ProjectData, path: str | None) -> None:
@@ -197,6 +206,7 @@ class Document(QObject):
         self.set_clip(clip)
         for f, m in data.masks.items():
             self.masks.set_mask(f, m)
+        self.objects.load_saved(data.objects)
         last = clip.num_frames - 1
         self.in_point = int(np.clip(data.in_point, 0, last))
         self.out_point = int(np.clip(last if data.out_point is None else data.out_point, self.in_point, last))
@@ -207,4 +217,5 @@ class Document(QObject):
         self.masksChanged.emit(list(data.masks))
         self.rangeChanged.emit(self.in_point, self.out_point)
         self.expansionChanged.emit()
+        self.objectsChanged.emit()
         self.modifiedChanged.emit(self.is_modified())

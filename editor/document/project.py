@@ -1,8 +1,9 @@
 """Project files: JSON settings plus compressed masks in one zip (``.ppproj``). No Qt.
 
 Layout of the zip: ``project.json`` (format version, clip path, range, expansion, job
-settings) and ``masks.npz`` (one uint8 HxW array per frame that has a mask, named
-``f<frame>``). Saving writes a temporary file next to the target and renames it only when
+settings, clicked objects' keyframes and flags), ``masks.npz`` (one uint8 HxW array per frame
+that has a mask, named ``f<frame>``) and, from version 2, ``objects.npz`` (each clicked
+object's masks, bit-packed rows, named ``o<object>_f<frame>``). Saving writes a temporary file next to the target and renames it only when
 complete, so an existing project is never left half-written.
 """
 
@@ -22,8 +23,18 @@ import numpy as np
 from models.errors import InputError
 
 FORMAT = "propainter-editor-project"
-VERSION = 1
+VERSION = 2
 SUFFIX = ".ppproj"
+
+
+@dataclass
+class SavedObject:
+    """One clicked object: its masks (frame -> HxW bool), keyframes and flagged frames."""
+
+    track_id: int
+    masks: dict[int, np.ndarray] = field(default_factory=dict)
+    keyframes: list[int] = field(default_factory=list)
+    flags: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -39,6 +50,7 @@ class ProjectData:
     masks: dict[int, np.ndarray] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     expansion: dict[str, Any] | None = None
+    objects: list[SavedObject] = field(default_factory=list)
 
 
 def save_project(path: str | os.PathLike, data: ProjectData) -> None:
@@ -55,9 +67,14 @@ def save_project(path: str | os.PathLike, data: ProjectData) -> None:
         "out_point": data.out_point,
         "settings": data.settings,
         "expansion": data.expansion,
+        "objects": [{"id": o.track_id, "keyframes": list(o.keyframes), "flags": {str(f): r for f, r in o.flags.items()}}
+                    for o in data.objects],
     }
     buf = io.BytesIO()
     np.savez_compressed(buf, **{f"f{k}": v for k, v in sorted(data.masks.items())})
+    obj_buf = io.BytesIO()
+    np.savez_compressed(obj_buf, **{f"o{o.track_id}_f{f}": np.packbits(m, axis=1)
+                                    for o in data.objects for f, m in sorted(o.masks.items())})
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -67,6 +84,7 @@ def save_project(path: str | os.PathLike, data: ProjectData) -> None:
         with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("project.json", json.dumps(meta, indent=2))
             zf.writestr("masks.npz", buf.getvalue(), compress_type=zipfile.ZIP_STORED)
+            zf.writestr("objects.npz", obj_buf.getvalue(), compress_type=zipfile.ZIP_STORED)
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -81,6 +99,7 @@ def load_project(path: str | os.PathLike) -> ProjectData:
         with zipfile.ZipFile(path) as zf:
             meta = json.loads(zf.read("project.json"))
             masks_raw = zf.read("masks.npz")
+            objects_raw = zf.read("objects.npz") if "objects.npz" in zf.namelist() else None
     except FileNotFoundError:
         raise InputError(f"project {path} does not exist: check the path") from None
     except (OSError, KeyError, zipfile.BadZipFile, ValueError):
@@ -102,10 +121,31 @@ def load_project(path: str | os.PathLike) -> ProjectData:
             masks=masks,
             settings=dict(meta.get("settings") or {}),
             expansion=meta.get("expansion"),
+            objects=_load_objects(meta.get("objects") or [], objects_raw, int(meta["height"]), int(meta["width"])),
         )
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OSError):
         raise InputError(bad) from None
     for f, m in data.masks.items():
         if m.shape != (data.height, data.width) or not 0 <= f < data.num_frames:
             raise InputError(bad)
+    for o in data.objects:
+        if any(not 0 <= f < data.num_frames for f in list(o.masks) + o.keyframes + list(o.flags)):
+            raise InputError(bad)
     return data
+
+
+def _load_objects(entries: list, raw: bytes | None, height: int, width: int) -> list[SavedObject]:
+    masks: dict[str, np.ndarray] = {}
+    if raw is not None:
+        with np.load(io.BytesIO(raw)) as npz:
+            masks = {k: np.unpackbits(npz[k], axis=1, count=width).astype(bool) for k in npz.files}
+    out = []
+    for e in entries:
+        tid = int(e["id"])
+        prefix = f"o{tid}_f"
+        own = {int(k[len(prefix):]): m for k, m in masks.items() if k.startswith(prefix)}
+        if any(m.shape != (height, width) for m in own.values()):
+            raise ValueError("object mask of the wrong size")
+        out.append(SavedObject(tid, own, [int(k) for k in e.get("keyframes", [])],
+                               {int(f): str(r) for f, r in (e.get("flags") or {}).items()}))
+    return out

@@ -37,6 +37,9 @@ class CanvasView(QWidget):
     zoomChanged = Signal(float)
     cursorMoved = Signal(int, int)  # source pixel under the cursor
     splitChanged = Signal(float)
+    clicked = Signal(float, float, int)  # click tool: source x, y, label (1 include, 0 exclude)
+    boxDrawn = Signal(float, float, float, float)  # click tool: x0, y0, x1, y1 in source pixels
+    escapePressed = Signal()  # Escape while no run is there to cancel
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -72,6 +75,11 @@ class CanvasView(QWidget):
         self._pan_from: QPointF | None = None
         self._drag_split = False
         self._mouse: QPointF | None = None
+        self._click_from: QPointF | None = None  # click tool: where the left button went down
+        self._click_label = 1
+        self._click_drag = False
+        self._preview_img: QImage | None = None  # click tool: SAM's candidate mask
+        self._prompts: tuple[list, list, tuple | None] = ([], [], None)  # points, labels, box
         self.message = ""  # shown when there is nothing to draw
 
     # ---- content ------------------------------------------------------------------------------
@@ -142,6 +150,45 @@ class CanvasView(QWidget):
         o[..., 0], o[..., 1], o[..., 2] = c.red(), c.green(), c.blue()
         o[..., 3] = (values.astype(np.uint16) * int(round(self.opacity * 255)) // 255).astype(np.uint8)
 
+    def set_preview(self, mask: np.ndarray | None) -> None:
+        """Show SAM's candidate mask (HxW bool) over the frame, or nothing."""
+        if mask is None:
+            self._preview_img = None
+        else:
+            rgba = np.zeros((*mask.shape, 4), np.uint8)
+            rgba[mask] = (40, 220, 255, 130)
+            self._preview_img = to_qimage(rgba)
+        self.update()
+
+    def set_prompts(self, points: list, labels: list, box: tuple | None) -> None:
+        """The click tool's pending clicks (source (x, y), label) and box (x0, y0, x1, y1)."""
+        self._prompts = (list(points), list(labels), box)
+        self.update()
+
+    def _draw_prompts(self, p: QPainter) -> None:
+        points, labels, box = self._prompts
+        if self._preview_img is not None and self._source_img is not None:
+            ox, oy = self._source_origin()
+            sw, sh = self.source_size
+            p.drawImage(QRectF(self.offset.x() + ox * self.zoom, self.offset.y() + oy * self.zoom,
+                               sw * self.zoom, sh * self.zoom), self._preview_img)
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        if box is not None:
+            p.setPen(QPen(QColor(40, 220, 255), 2, Qt.PenStyle.DashLine))
+            p.drawRect(QRectF(self.source_to_widget(box[0], box[1]), self.source_to_widget(box[2], box[3])))
+        if self._click_from is not None and self._click_drag and self._mouse is not None:
+            p.setPen(QPen(QColor(255, 255, 255), 1, Qt.PenStyle.DashLine))
+            p.drawRect(QRectF(self._click_from, self._mouse).normalized())
+        for (x, y), label in zip(points, labels):
+            c = self.source_to_widget(x, y)
+            p.setPen(QPen(QColor(0, 0, 0), 1))
+            p.setBrush(QColor(60, 220, 90) if label else QColor(235, 60, 60))
+            p.drawEllipse(c, 6, 6)
+            p.setPen(QPen(QColor(255, 255, 255), 2))
+            p.drawLine(QPointF(c.x() - 3, c.y()), QPointF(c.x() + 3, c.y()))
+            if label:
+                p.drawLine(QPointF(c.x(), c.y() - 3), QPointF(c.x(), c.y() + 3))
+
     def set_opacity(self, value: float) -> None:
         self.opacity = float(np.clip(value, 0.0, 1.0))
         self._rebuild_overlay()
@@ -207,6 +254,12 @@ class CanvasView(QWidget):
 
     def mousePressEvent(self, event) -> None:
         pos = event.position()
+        if self.tool == "click" and self._source is not None and self.mode in ("source", "mask") \
+                and event.button() in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            alt = bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
+            self._click_label = 0 if event.button() == Qt.MouseButton.RightButton or alt else 1
+            self._click_from, self._click_drag = pos, False
+            return
         if event.button() in (Qt.MouseButton.MiddleButton, Qt.MouseButton.RightButton):
             self._pan_from = pos
             return
@@ -235,12 +288,31 @@ class CanvasView(QWidget):
             return
         src = self.widget_to_source(pos)
         self.cursorMoved.emit(int(src.x()), int(src.y()))
+        if self._click_from is not None:
+            d = pos - self._click_from
+            self._click_drag = self._click_drag or (abs(d.x()) + abs(d.y()) > 6 and self._click_label == 1)
+            self.update()
+            return
         if self._stroke is not None:
             self.continue_stroke(pos)
         else:
             self.update()  # the brush outline follows the cursor
 
     def mouseReleaseEvent(self, event) -> None:
+        if self._click_from is not None:
+            a, b = self.widget_to_source(self._click_from), self.widget_to_source(event.position())
+            drag, label = self._click_drag, self._click_label
+            self._click_from, self._click_drag = None, False
+            sw, sh = self.source_size
+            if drag:
+                x0, x1 = sorted((float(np.clip(a.x(), 0, sw)), float(np.clip(b.x(), 0, sw))))
+                y0, y1 = sorted((float(np.clip(a.y(), 0, sh)), float(np.clip(b.y(), 0, sh))))
+                if x1 - x0 >= 2 and y1 - y0 >= 2:
+                    self.boxDrawn.emit(x0, y0, x1, y1)
+            elif 0 <= b.x() < sw and 0 <= b.y() < sh:
+                self.clicked.emit(b.x(), b.y(), label)
+            self.update()
+            return
         if self._pan_from is not None and event.button() != Qt.MouseButton.LeftButton:
             self._pan_from = None
             return
@@ -249,6 +321,12 @@ class CanvasView(QWidget):
             return
         if self._stroke is not None and event.button() == Qt.MouseButton.LeftButton:
             self.end_stroke()
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            self.escapePressed.emit()
+            return
+        super().keyPressEvent(event)
 
     def leaveEvent(self, event) -> None:
         self._mouse = None
@@ -347,7 +425,10 @@ class CanvasView(QWidget):
             if self._overlay_img is not None:
                 p.drawImage(src_rect, self._overlay_img)
 
-        if self._mouse is not None and self.mode in ("source", "mask") and self.tool != "rect" and self.painting_enabled:
+        if self.tool == "click" and self.mode in ("source", "mask"):
+            self._draw_prompts(p)
+        if self._mouse is not None and self.mode in ("source", "mask") and self.tool in ("brush", "eraser") \
+                and self.painting_enabled:
             p.setPen(QPen(QColor(255, 255, 255, 200), 1))
             p.setBrush(Qt.BrushStyle.NoBrush)
             r = self.radius * self.zoom

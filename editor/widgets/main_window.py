@@ -32,13 +32,14 @@ from editor.document.model import Document
 from editor.document.results import ResultStore
 from editor.widgets.canvas import CanvasView
 from editor.widgets.job_panel import JobPanel
+from editor.widgets.objects import ObjectsMixin
 from editor.widgets.session import SessionMixin
 from editor.widgets.timeline import TimelineWidget, timecode
 
 SCOPE_LABELS = {"frame": "Current frame", "range": "In/out range", "all": "All frames"}
 
 
-class MainWindow(SessionMixin, QMainWindow):
+class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
     """The editor window. ``frameShown(i)``: frame ``i`` is on the canvas; ``chunkShown`` and
     ``runFinished`` follow a run on the GUI thread."""
 
@@ -84,6 +85,7 @@ class MainWindow(SessionMixin, QMainWindow):
         self._build_statusbar()
         self._connect()
         self.init_session()
+        self.init_objects()
         self._update_enabled()
 
     # ---- actions ------------------------------------------------------------------------------
@@ -130,11 +132,23 @@ class MainWindow(SessionMixin, QMainWindow):
         self.act_bigger = self._act("Bigger Brush", lambda: self.size_spin.setValue(int(self.size_spin.value() * 1.25) + 1), "]")
         self.act_smaller = self._act("Smaller Brush", lambda: self.size_spin.setValue(int(self.size_spin.value() / 1.25)), "[")
         self.act_run = self._act("&Run", self.start_run, "Ctrl+R")
-        self.act_cancel = self._act("&Cancel Run", self.cancel_run, "Escape")
+        self.act_cancel = self._act("&Cancel Run", self.escape, "Escape")
+        self.act_accept = self._act("&Accept Object Mask", self.accept_candidate)
+        self.act_accept.setShortcuts([QKeySequence("Return"), QKeySequence("Enter")])
+        self.act_candidate = self._act("Next SAM &Candidate", self.next_candidate, "Tab")
+        for a in (self.act_accept, self.act_candidate):  # only while the canvas has the focus:
+            a.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # Tab/Enter still work in the panel
+            self.canvas.addAction(a)
+        self.act_new_object = self._act("&New Object", self.new_object, "N")
+        self.act_keyframe = self._act("Make &Keyframe from Mask", self.keyframe_from_mask, "K")
+        self.act_prop_both = self._act("Propagate Object &Both Ways", lambda: self.propagate("both"), "Ctrl+P")
+        self.act_prop_fwd = self._act("Propagate Object &Forward →", lambda: self.propagate("forward"), "Ctrl+Right")
+        self.act_prop_back = self._act("Propagate Object Back&ward ←", lambda: self.propagate("backward"), "Ctrl+Left")
 
         self.tool_group = QActionGroup(self)
         self.tool_actions = {}
-        for tool, text, key in (("brush", "Brush", "B"), ("eraser", "Eraser", "E"), ("rect", "Rectangle", "R")):
+        for tool, text, key in (("brush", "Brush", "B"), ("eraser", "Eraser", "E"), ("rect", "Rectangle", "R"),
+                                ("click", "Click Object", "C")):
             a = self._act(text, lambda _=False, t=tool: self.set_tool(t), key, checkable=True)
             self.tool_group.addAction(a)
             self.tool_actions[tool] = a
@@ -184,6 +198,13 @@ class MainWindow(SessionMixin, QMainWindow):
             m.addAction(a)
         m.addSeparator()
         m.addAction(self.act_expand)
+        m = mb.addMenu("&Objects")
+        m.addAction(self.tool_actions["click"])
+        for a in (self.act_accept, self.act_candidate, self.act_new_object, self.act_keyframe):
+            m.addAction(a)
+        m.addSeparator()
+        for a in (self.act_prop_both, self.act_prop_fwd, self.act_prop_back):
+            m.addAction(a)
         m = mb.addMenu("&Process")
         m.addAction(self.act_run)
         m.addAction(self.act_cancel)
@@ -236,12 +257,14 @@ class MainWindow(SessionMixin, QMainWindow):
         self.lbl_time = QLabel()
         self.lbl_res = QLabel()
         self.lbl_zoom = QLabel()
+        self.lbl_object = QLabel("No objects")
+        self.lbl_frame.setMinimumWidth(120)
         self.task_bar = QProgressBar()
         self.task_bar.setFixedWidth(160)
         self.task_bar.hide()
         self.task_cancel = QPushButton("Cancel")
         self.task_cancel.hide()
-        for w in (self.task_bar, self.task_cancel, self.lbl_frame, self.lbl_time, self.lbl_res, self.lbl_zoom):
+        for w in (self.task_bar, self.task_cancel, self.lbl_object, self.lbl_frame, self.lbl_time, self.lbl_res, self.lbl_zoom):
             sb.addPermanentWidget(w)
 
     def _connect(self) -> None:
@@ -269,7 +292,9 @@ class MainWindow(SessionMixin, QMainWindow):
         has = self.doc.clip is not None
         running = self.is_running()
         for a in (self.act_save, self.act_save_as, self.act_export, self.act_import_masks, self.act_clear,
-                  self.act_copy_mask, self.act_play, self.act_in, self.act_out, self.act_expand, self.act_clear_range):
+                  self.act_copy_mask, self.act_play, self.act_in, self.act_out, self.act_expand, self.act_clear_range,
+                  self.act_accept, self.act_candidate, self.act_new_object, self.act_keyframe, self.act_prop_both,
+                  self.act_prop_fwd, self.act_prop_back):
             a.setEnabled(has)
         self.act_run.setEnabled(has and not running)
         self.act_cancel.setEnabled(running)
@@ -366,7 +391,14 @@ class MainWindow(SessionMixin, QMainWindow):
             self.cache.request(nxt)  # hold this frame until the next one is decoded
 
     # ---- editing ------------------------------------------------------------------------------
+    def escape(self) -> None:
+        """Escape: drop the click tool's pending clicks, else cancel the run."""
+        if not self.clear_clicks():
+            self.cancel_run()
+
     def set_tool(self, tool: str) -> None:
+        if tool != "click":
+            self.clear_clicks()
         self.canvas.tool = tool
         self.tool_actions[tool].setChecked(True)
         self.canvas.update()

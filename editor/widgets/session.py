@@ -497,6 +497,7 @@ class SessionMixin:
         if self.cache is not None:
             self.cache.close()
             self.cache = None
+        self.stop_sam()
         for t in running_threads():
             t.wait(5000)
         self.recovery_path().unlink(missing_ok=True)

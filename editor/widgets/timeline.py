@@ -1,13 +1,14 @@
-"""The timeline: a ruler to scrub, the in/out range, ticks for frames with masks and a band for
-frames with results (green current, orange stale). A view: it holds copies of what it draws
+"""The timeline: a ruler to scrub, the in/out range, ticks for frames with masks, clicked
+objects' keyframes and flagged frames, and a band for frames with results (green current,
+orange stale). A view: it holds copies of what it draws
 and reports ``scrubbed(frame)``."""
 
 from __future__ import annotations
 
 from fractions import Fraction
 
-from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 
@@ -37,6 +38,8 @@ class TimelineWidget(QWidget):
         self.out_point = 0
         self.mask_frames: set[int] = set()
         self.results: dict[int, bool] = {}  # frame -> fresh
+        self.keyframes: list[int] = []  # clicked objects' keyframes
+        self.flags: dict[int, str] = {}  # frames where an object's propagation stopped
         self._dragging = False
 
     def sizeHint(self):
@@ -61,6 +64,13 @@ class TimelineWidget(QWidget):
 
     def set_mask_frames(self, frames) -> None:
         self.mask_frames = set(frames)
+        self.update()
+
+    def set_objects(self, keyframes, flags: dict[int, str]) -> None:
+        """Clicked objects' keyframes (diamonds) and frames where propagation stopped (red)."""
+        self.keyframes = list(keyframes)
+        self.flags = dict(flags)
+        self.setToolTip("\n".join(f"Frame {f + 1}: {r}" for f, r in sorted(self.flags.items())))
         self.update()
 
     def set_results(self, results: dict[int, bool]) -> None:
@@ -132,6 +142,19 @@ class TimelineWidget(QWidget):
         for f in self.mask_frames:
             cx, step = self._cell(f)
             p.fillRect(QRectF(cx, 28, max(1.5, step - 0.5), 14), QColor(255, 40, 90))
+        # keyframes (yellow diamonds) and flagged frames (red triangles) of clicked objects
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        for f in self.keyframes:
+            cx, step = self._cell(f)
+            x = cx + step / 2
+            p.setBrush(QColor(255, 210, 60))
+            p.drawPolygon(QPolygonF([QPointF(x, 24), QPointF(x + 5, 30), QPointF(x, 36), QPointF(x - 5, 30)]))
+        for f in self.flags:
+            cx, step = self._cell(f)
+            x = cx + step / 2
+            p.setBrush(QColor(255, 60, 60))
+            p.drawPolygon(QPolygonF([QPointF(x - 5, 42), QPointF(x + 5, 42), QPointF(x, 50)]))
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         # results band
         for f, fresh in self.results.items():
             cx, step = self._cell(f)

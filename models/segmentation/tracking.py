@@ -320,6 +320,20 @@ class MaskTrack:
         self._keyframes.add(index)
         return update
 
+    def copy(self) -> "MaskTrack":
+        """An independent track with the same masks, keyframes and flags (the mask arrays are
+        shared: the track never changes an array in place, it replaces it)."""
+        other = MaskTrack(self.num_frames, self.size, self.track_id)
+        other._masks, other._keyframes, other._flags = dict(self._masks), set(self._keyframes), dict(self._flags)
+        return other
+
+    def mark_keyframe(self, index: int) -> None:
+        """Frame ``index`` becomes a keyframe with the mask it has (redo of an undone keyframe)."""
+        index = self._check_index(index)
+        if index not in self._masks:
+            raise InputError(f"Frame {index} has no mask for this object, so it cannot be a keyframe.")
+        self._keyframes.add(index)
+
     def remove_keyframe(self, index: int) -> None:
         """Frame ``index`` stops being a keyframe (its mask stays until re-propagated over)."""
         self._keyframes.discard(int(index))

@@ -1,0 +1,299 @@
+"""Removing objects by clicking (a mixin of MainWindow): the click tool, SAM's candidates,
+keyframes, and propagation of an object's mask through the clip in the background.
+
+- Click tool (C): left click = include, right click or Alt+click = exclude, left drag = box.
+  Each click asks SAM (on its own thread) for a mask; the candidate shows in cyan. Tab cycles
+  SAM's candidates, Enter accepts the shown one as the current object's keyframe on this
+  frame, Escape drops the clicks. N starts a new object; K makes the painted mask of this
+  frame the current object's keyframe (corrections with the brush).
+- Propagate ←/→/both (Ctrl+Left, Ctrl+Right, Ctrl+P) runs from the current keyframe to the
+  neighbouring keyframes (within the in/out range) on a worker thread with progress and
+  Cancel; the whole run is one undo step. Frames where the drift check stopped it are
+  flagged on the timeline and named in the status bar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from editor.document.objects import ObjectCommand, keyframe_update
+from editor.jobs.sam_worker import ClickRequest, EmbedRequest, SamWorker
+from editor.jobs.worker import start_thread
+from models.events import Progress
+
+DIRECTIONS = {"forward": "Forward", "backward": "Backward", "both": "Both Ways"}
+PREFETCH = 2  # frames each side of the playhead SAM encodes while idle
+
+
+@dataclass
+class ClickState:
+    """The click tool's work on one frame, before Enter accepts it."""
+
+    index: int = -1
+    points: list = field(default_factory=list)  # [(x, y)]
+    labels: list = field(default_factory=list)
+    box: tuple | None = None
+    prediction: Any = None
+    candidate: int = 0
+    serial: int = 0  # of the request whose answer is awaited
+
+    def mask(self) -> np.ndarray | None:
+        if self.prediction is None:
+            return None
+        return self.prediction.masks[self.candidate]
+
+
+class ObjectsMixin:
+    # ---- setup --------------------------------------------------------------------------------
+    def init_objects(self) -> None:
+        self.sam_factory = self._default_sam_factory
+        self.sam: SamWorker | None = None
+        self.sam_thread = None
+        self.clicks = ClickState()
+        self._serial = 0
+        self._propagating = False
+        self.canvas.clicked.connect(self.add_click)
+        self.canvas.boxDrawn.connect(self.set_box)
+        self.canvas.escapePressed.connect(self.clear_clicks)
+        self.doc.objectsChanged.connect(self._on_objects_changed)
+        self.frameShown.connect(self._on_object_frame_shown)
+
+    def _default_sam_factory(self):
+        """SAM from the settings (``sam/model``, ``sam/checkpoint``) or the downloaded weights."""
+        from editor.tracking_cli import load_predictor
+
+        checkpoint = self.settings.value("sam/checkpoint") or None
+        model = str(self.settings.value("sam/model", "vit_b"))
+        return load_predictor(checkpoint, model, device=str(self.settings.value("sam/device", "auto")))
+
+    def ensure_sam(self) -> SamWorker:
+        if self.sam is None:
+            self.sam = SamWorker(self.sam_factory)
+            self.sam.predicted.connect(self._on_predicted)
+            self.sam.failed.connect(self._on_sam_failed)
+            self.sam.busy.connect(lambda text: self.statusBar().showMessage(text))
+            self.sam_thread = start_thread(self.sam, "sam")
+        return self.sam
+
+    def stop_sam(self) -> None:
+        if self.sam is not None:
+            self.sam.stop()
+            self.sam_thread.wait(30000)
+            self.sam = self.sam_thread = None
+
+    # ---- clicks -------------------------------------------------------------------------------
+    def _clip_id(self) -> str:
+        return self.doc.clip.path
+
+    def _frame_for_sam(self) -> np.ndarray | None:
+        if self.cache is None or self._shown != self.current:
+            return None
+        return self.cache.get(self.current)
+
+    def add_click(self, x: float, y: float, label: int) -> None:
+        """A click of the click tool at source pixel (x, y); label 1 = include, 0 = exclude."""
+        if self.clicks.index != self.current:
+            self.clicks = ClickState(index=self.current)
+        self.clicks.points.append((float(x), float(y)))
+        self.clicks.labels.append(int(label))
+        self._request_mask()
+
+    def set_box(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        """A box drawn with the click tool: SAM segments the object inside it."""
+        if self.clicks.index != self.current:
+            self.clicks = ClickState(index=self.current)
+        self.clicks.box = (float(x0), float(y0), float(x1), float(y1))
+        self._request_mask()
+
+    def _request_mask(self) -> None:
+        c = self.clicks
+        self.canvas.set_prompts(c.points, c.labels, c.box)
+        if self._propagating:
+            self.statusBar().showMessage("Wait for the propagation to finish (or cancel it) before clicking.", 5000)
+            return
+        frame = self._frame_for_sam()
+        if frame is None:
+            self.statusBar().showMessage("The frame is still decoding; click again in a moment.", 3000)
+            return
+        self._serial += 1
+        c.serial = self._serial
+        # several clicks refine the previous answer (SAM's iterative prompting)
+        refine = c.prediction.low_res_logits[c.candidate][None] if c.prediction is not None and len(c.points) > 1 else None
+        self.ensure_sam().submit(ClickRequest(
+            c.serial, self._clip_id(), self.current, frame,
+            np.array(c.points, np.float64).reshape(-1, 2) if c.points else None,
+            np.array(c.labels, np.int64) if c.points else None,
+            None if c.box is None else np.array(c.box, np.float64), refine,
+        ))
+        self.statusBar().showMessage("Segmenting…")
+
+    def _on_predicted(self, serial: int, prediction) -> None:
+        c = self.clicks
+        if serial != c.serial or c.index != self.current:
+            return  # an answer to clicks the user has since replaced
+        c.prediction, c.candidate = prediction, int(prediction.best)
+        self._show_candidate()
+
+    def _show_candidate(self) -> None:
+        c = self.clicks
+        mask = c.mask()
+        self.canvas.set_preview(mask)
+        if mask is None:
+            return
+        if not mask.any():
+            self.statusBar().showMessage("SAM found nothing there: click on the object itself, or drag a box around it.")
+            return
+        n = len(c.prediction)
+        which = f"candidate {c.candidate + 1}/{n}, " if n > 1 else ""
+        more = "Tab: next candidate, " if n > 1 else ""
+        self.statusBar().showMessage(
+            f"Object {self._target_object()}: {which}score {c.prediction.scores[c.candidate]:.2f} — "
+            f"Enter: accept as keyframe, {more}Esc: clear, right click: exclude")
+
+    def next_candidate(self) -> None:
+        c = self.clicks
+        if c.prediction is not None and len(c.prediction) > 1:
+            c.candidate = (c.candidate + 1) % len(c.prediction)
+            self._show_candidate()
+
+    def clear_clicks(self) -> bool:
+        """Drop the pending clicks; False when there were none."""
+        had = bool(self.clicks.points or self.clicks.box is not None or self.clicks.prediction is not None)
+        self.clicks = ClickState()
+        self.canvas.set_preview(None)
+        self.canvas.set_prompts([], [], None)
+        return had
+
+    def _on_sam_failed(self, message: str) -> None:
+        self.statusBar().clearMessage()
+        self.show_error("Click to mask", message)
+
+    def _on_object_frame_shown(self, frame: int) -> None:
+        if self.clicks.index not in (-1, frame):
+            self.clear_clicks()
+        if self.canvas.tool == "click" and self.sam is not None and self.cache is not None:
+            near = [frame + d for d in (1, -1, 2, -2)[: 2 * PREFETCH] if 0 <= frame + d < self.doc.num_frames]
+            frames = [(i, self.cache.get(i)) for i in [frame] + near]
+            frames = [(i, f) for i, f in frames if f is not None]
+            if frames:
+                self.sam.submit(EmbedRequest(self._clip_id(), frames))
+
+    # ---- objects and keyframes ----------------------------------------------------------------
+    def _target_object(self) -> int:
+        layer = self.doc.objects
+        return layer.current if layer.current is not None else layer.new_id()
+
+    def new_object(self) -> None:
+        """The next accepted mask starts a new object."""
+        if self.doc.clip is not None:
+            self.doc.objects.current = None
+            self.clear_clicks()
+            self._on_objects_changed()
+            self.statusBar().showMessage(f"New object {self.doc.objects.new_id()}: click it and press Enter.", 5000)
+
+    def accept_candidate(self) -> bool:
+        """Enter: the shown candidate becomes the current object's keyframe on this frame."""
+        mask = self.clicks.mask()
+        if mask is None or not mask.any() or self.clicks.index != self.current:
+            self.statusBar().showMessage("Nothing to accept: click the object first (click tool, C).", 4000)
+            return False
+        ok = self._set_keyframe(mask)
+        if ok:
+            self.clear_clicks()
+        return ok
+
+    def keyframe_from_mask(self) -> bool:
+        """K: the painted mask of this frame becomes the current object's keyframe."""
+        if self.doc.clip is None:
+            return False
+        mask = self.doc.masks.get(self.current)
+        if mask is None:
+            self.show_error("Make keyframe", f"frame {self.current + 1} has no mask: paint or click the object first")
+            return False
+        return self._set_keyframe(mask > 0)
+
+    def _set_keyframe(self, mask: np.ndarray) -> bool:
+        if self._propagating:
+            self.statusBar().showMessage("Wait for the propagation to finish (or cancel it).", 4000)
+            return False
+        layer, tid = self.doc.objects, self._target_object()
+        update = keyframe_update(layer, tid, self.current, mask)
+        create = layer.track(tid) is None
+        self.doc.undo_stack.push(ObjectCommand(self.doc, f"Object {tid} Keyframe on Frame {self.current + 1}",
+                                               update, keyframe=self.current, create=create))
+        self.statusBar().showMessage(
+            f"Object {tid} has a keyframe on frame {self.current + 1}: propagate it with Ctrl+P "
+            f"(both ways), Ctrl+Right or Ctrl+Left.", 8000)
+        return True
+
+    def _on_objects_changed(self) -> None:
+        layer = self.doc.objects
+        self.timeline.set_objects(layer.keyframes(), layer.flags())
+        cur = layer.current
+        self.lbl_object.setText(f"Object {cur} of {len(layer)}" if cur is not None else
+                                (f"New object ({len(layer)} so far)" if len(layer) else "No objects"))
+
+    # ---- propagation --------------------------------------------------------------------------
+    def propagate(self, directions: str = "both") -> bool:
+        """Propagate the current object from the keyframe on this frame, in the background."""
+        if self.doc.clip is None:
+            return False
+        layer = self.doc.objects
+        tid = layer.current
+        track = layer.track(tid) if tid is not None else None
+        if track is None:
+            self.show_error("Propagate", "there is no object to propagate: click an object (C) and press Enter first")
+            return False
+        frame = self.current
+        if frame not in track.keyframes:
+            keys = ", ".join(str(k + 1) for k in track.keyframes)
+            self.show_error("Propagate", f"frame {frame + 1} is not a keyframe of object {tid}: go to one of its "
+                                         f"keyframes ({keys}) or make this frame one (click and Enter, or K)")
+            return False
+        path, frame_range = self.doc.clip.path, (self.doc.in_point, self.doc.out_point + 1)
+        sam = self.ensure_sam()
+        track = track.copy()  # the worker reads a snapshot; the document changes only through undo
+
+        def work(report, cancelled):
+            from editor.media import open_video
+
+            predictor = sam.predictor()
+            with open_video(path) as reader:
+                update = None
+                events = track.repropagate_from(frame, reader.frame, predictor=predictor, clip_id=path,
+                                                directions=directions, frame_range=frame_range, cancel=cancelled)
+                for event in events:
+                    if isinstance(event, Progress):
+                        report(event.done, event.total, event.message)
+                    update = event
+            return update
+
+        def done(update) -> None:
+            self._propagating = False
+            text = f"Propagate Object {tid} {DIRECTIONS[directions]} from Frame {frame + 1}"
+            if update.after or update.flags_after:
+                self.doc.undo_stack.push(ObjectCommand(self.doc, text, update))
+            msg = f"Object {tid}: {len(update.after)} frames propagated."
+            if update.flagged:
+                stops = "; ".join(f"frame {f + 1}: {r}" for f, r in sorted(update.flagged.items()))
+                msg += f" Stopped at {stops} — fix the mask there and propagate from it."
+            if update.flow_only:
+                from models.segmentation import FLOW_ONLY_NOTE
+
+                msg += " " + FLOW_ONLY_NOTE
+            self.statusBar().showMessage(msg, 15000)
+
+        self.clear_clicks()
+        if not self.start_task("Propagating", work, done, "Propagation failed"):
+            return False
+        self._propagating = True
+        self.task.finished.connect(self._on_propagation_finished)
+        return True
+
+    def _on_propagation_finished(self, cancelled: bool) -> None:
+        self._propagating = False
+        if cancelled:
+            self.statusBar().showMessage("Propagation cancelled: the masks were not changed.", 5000)

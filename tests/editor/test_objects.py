@@ -1,0 +1,317 @@
+"""Removing objects by clicking, in the real window: the click tool, SAM candidates, keyframes,
+propagation in the background (one undo step), corrections, drift flags, projects.
+
+Most tests use ``SceneSam``, a stand-in with SAM's predictor interface that answers from the
+sample scene's known ball mask, so the GUI logic is checked against exact masks; one test
+runs a tiny real SAM through the real loading code.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import Qt
+
+from editor.sample import SampleScene
+from models.segmentation import SamClickPredictor, build_sam
+from models.segmentation.predictor import Prediction
+
+from tests.editor.test_gui import drag, widget_point
+from tests.models.test_segmentation_sam import TINY
+
+SCENE = SampleScene(width=96, height=64, num_frames=12, ball_radius=8)  # the tiny_sample clip
+
+
+class SceneSam:
+    """SAM's predictor interface, answering with the sample ball's mask (three candidates:
+    shrunk, exact, grown). ``wrong_on``: frames where it answers the whole frame (a drift)."""
+
+    def __init__(self, wrong_on=(), scene: SampleScene = SCENE):
+        self.scene = scene
+        self.current = None
+        self.cached: set = set()
+        self.calls: list = []
+        self.wrong_on = set(wrong_on)
+
+    def set_frame(self, clip_id, index, frame):
+        self.current = int(index)
+        hit = (clip_id, index) in self.cached
+        self.cached.add((clip_id, index))
+        return not hit
+
+    def is_cached(self, clip_id, index):
+        return (clip_id, index) in self.cached
+
+    def prefetch(self, clip_id, indices, get_frame, cancel=None):
+        done = [i for i in indices if (clip_id, i) not in self.cached]
+        self.cached.update((clip_id, i) for i in done)
+        return done
+
+    def predict(self, points=None, labels=None, box=None, mask_input=None, multimask=True):
+        self.calls.append((self.current, None if points is None else np.asarray(points).copy(), box))
+        i, scene = self.current, self.scene
+        exact = scene._ball_alpha(i) > 0.5
+        if i in self.wrong_on:
+            exact = np.ones_like(exact)
+        elif points is not None and len(points):
+            x, y = np.asarray(points)[0]
+            if not exact[int(y), int(x)]:
+                exact = np.zeros_like(exact)
+        masks = np.stack([scene._ball_alpha(i, -2) > 0.5, exact, scene._ball_alpha(i, 3) > 0.5])
+        if i in self.wrong_on or not exact.any():
+            masks = np.stack([exact] * 3)
+        if not multimask:
+            masks = masks[1:2]
+        n = len(masks)
+        return Prediction(masks, np.linspace(0.9, 0.7, n).astype(np.float32)[[1, 0, 2][:n]] if n == 3 else
+                          np.array([0.9], np.float32), np.zeros((n, 16, 16), np.float32), 1 if n == 3 else 0)
+
+
+def ball_xy(i: int) -> tuple[float, float]:
+    return SCENE.ball_center(i)
+
+
+def click(qtbot, window, x, y, button=Qt.MouseButton.LeftButton) -> None:
+    qtbot.mouseClick(window.canvas, button, pos=widget_point(window, x, y))
+
+
+def accept_click_on_ball(window, qtbot, frame: int) -> None:
+    with qtbot.waitSignal(window.frameShown, timeout=10000):
+        window.seek(frame, force=True)
+    window.set_tool("click")
+    click(qtbot, window, *ball_xy(frame))
+    qtbot.waitUntil(lambda: window.clicks.prediction is not None, timeout=10000)
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return)
+
+
+def run_propagation(window, qtbot, direction: str) -> None:
+    assert window.propagate(direction)
+    qtbot.waitUntil(lambda: window.task is None, timeout=60000)
+
+
+def iou(a, b) -> float:
+    a, b = a > 0, b > 0
+    return float((a & b).sum() / max(1, (a | b).sum()))
+
+
+@pytest.fixture
+def scene_sam(opened):
+    sam = SceneSam()
+    opened.sam_factory = lambda: sam
+    return sam
+
+
+def test_click_shows_candidates_tab_cycles_and_enter_makes_one_undoable_keyframe(opened, qtbot, scene_sam):
+    w = opened
+    accept_frame = 3
+    with qtbot.waitSignal(w.frameShown, timeout=10000):
+        w.seek(accept_frame)
+    w.set_tool("click")
+    click(qtbot, w, *ball_xy(accept_frame))
+    qtbot.waitUntil(lambda: w.clicks.prediction is not None, timeout=10000)
+    assert w.clicks.candidate == 1  # the best score
+    assert w.canvas._preview_img is not None
+    assert "candidate 2/3" in w.statusBar().currentMessage()
+    w.canvas.setFocus()
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Tab)
+    assert w.clicks.candidate == 2
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Tab)
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Tab)
+    assert w.clicks.candidate == 1
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Return)
+
+    exact = SCENE._ball_alpha(accept_frame) > 0.5
+    assert w.doc.objects.ids() == [1]
+    assert w.doc.objects.track(1).keyframes == [accept_frame]
+    assert np.array_equal(w.doc.masks.get(accept_frame) > 0, exact)
+    assert w.timeline.keyframes == [accept_frame]
+    assert w.clicks.prediction is None and w.canvas._preview_img is None
+    assert w.doc.undo_stack.undoText() == f"Object 1 Keyframe on Frame {accept_frame + 1}"
+
+    w.doc.undo_stack.undo()
+    assert len(w.doc.objects) == 0 and not w.doc.masks.has_mask(accept_frame)
+    assert w.timeline.keyframes == []
+    w.doc.undo_stack.redo()
+    assert w.doc.objects.track(1).keyframes == [accept_frame]
+    assert np.array_equal(w.doc.masks.get(accept_frame) > 0, exact)
+
+
+def test_exclude_click_and_box_reach_sam_and_escape_clears(opened, qtbot, scene_sam):
+    w = opened
+    w.set_tool("click")
+    x, y = ball_xy(0)
+    click(qtbot, w, x, y)
+    qtbot.waitUntil(lambda: w.clicks.prediction is not None, timeout=10000)
+    click(qtbot, w, 5, 5, Qt.MouseButton.RightButton)
+    assert w.clicks.labels == [1, 0]
+    qtbot.waitUntil(lambda: len(scene_sam.calls) == 2, timeout=10000)
+    qtbot.mousePress(w.canvas, Qt.MouseButton.LeftButton, pos=widget_point(w, x - 10, y - 10))
+    qtbot.mouseMove(w.canvas, pos=widget_point(w, x, y))
+    qtbot.mouseRelease(w.canvas, Qt.MouseButton.LeftButton, pos=widget_point(w, x + 10, y + 10))
+    assert w.clicks.box is not None and w.clicks.box[0] == pytest.approx(x - 10, abs=1)
+    qtbot.waitUntil(lambda: len(scene_sam.calls) == 3 and scene_sam.calls[-1][2] is not None, timeout=10000)
+    w.canvas.setFocus()
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Escape)
+    assert w.clicks.points == [] and w.canvas._preview_img is None
+    assert not w.doc.masks.frames()
+
+
+def test_propagate_both_ways_follows_the_ball_and_is_one_undo_step(opened, qtbot, scene_sam):
+    w = opened
+    accept_click_on_ball(w, qtbot, 5)
+    run_propagation(w, qtbot, "both")
+    assert w.doc.masks.frames() == list(range(12))
+    for i in range(12):
+        assert iou(w.doc.masks.get(i), SCENE._ball_alpha(i) > 0.5) > 0.9, i
+    assert w.doc.undo_stack.undoText() == "Propagate Object 1 Both Ways from Frame 6"
+    assert "11 frames propagated" in w.statusBar().currentMessage()
+    w.doc.undo_stack.undo()
+    assert w.doc.masks.frames() == [5]
+    w.doc.undo_stack.redo()
+    assert w.doc.masks.frames() == list(range(12))
+
+
+def test_correction_keyframe_repropagates_only_up_to_the_next_keyframe(opened, qtbot, scene_sam):
+    w = opened
+    accept_click_on_ball(w, qtbot, 0)
+    run_propagation(w, qtbot, "forward")
+    before = {i: w.doc.masks.get(i).copy() for i in range(12)}
+    accept_click_on_ball(w, qtbot, 9)  # a second keyframe further on
+    # correct frame 4 with the brush: a blob added beside the ball, then K makes it a keyframe
+    with qtbot.waitSignal(w.frameShown, timeout=10000):
+        w.seek(4)
+    w.set_tool("rect")
+    drag(qtbot, w, [(2, 2), (5, 5), (8, 8)])
+    assert w.keyframe_from_mask()
+    assert w.doc.objects.track(1).keyframes == [0, 4, 9]
+    run_propagation(w, qtbot, "forward")
+    # frames 5..8 were replaced from the corrected keyframe, the rest kept
+    stack = w.doc.undo_stack
+    assert sorted(stack.command(stack.index() - 1).update.after) == [5, 6, 7, 8]
+    for i in (0, 1, 2, 3, 10, 11):
+        assert np.array_equal(w.doc.masks.get(i), before[i]), i
+    assert w.doc.masks.get(4)[2:8, 2:8].all()
+    undone = {i: w.doc.masks.get(i).copy() for i in range(12)}
+    stack.undo()
+    assert stack.undoText() == "Object 1 Keyframe on Frame 5"
+    assert all(np.array_equal(w.doc.masks.get(i), undone[i]) for i in (0, 1, 2, 3, 4, 9, 10, 11))
+
+
+def test_drift_stops_propagation_and_flags_the_frame_on_the_timeline(opened, qtbot):
+    w = opened
+    sam = SceneSam(wrong_on={8})
+    w.sam_factory = lambda: sam
+    accept_click_on_ball(w, qtbot, 4)
+    run_propagation(w, qtbot, "forward")
+    assert w.doc.masks.frames() == [4, 5, 6, 7]
+    assert list(w.timeline.flags) == [8]
+    assert "Stopped at frame 9" in w.statusBar().currentMessage()
+
+
+def test_without_sam_weights_a_click_says_how_to_get_them_and_propagation_uses_flow(opened, qtbot, dialogs):
+    w = opened
+    w.sam_factory = lambda: None
+    w.set_tool("click")
+    click(qtbot, w, *ball_xy(0))
+    qtbot.waitUntil(lambda: dialogs.kinds() == ["critical"], timeout=10000)
+    assert "weights download sam_vit_b" in dialogs.texts()[0]
+    # a painted mask still becomes a keyframe, and propagates by optical flow alone
+    w.doc.set_masks({2: (SCENE._ball_alpha(2) > 0.5).astype(np.uint8) * 255}, "Paint")
+    with qtbot.waitSignal(w.frameShown, timeout=10000):
+        w.seek(2)
+    assert w.keyframe_from_mask()
+    run_propagation(w, qtbot, "forward")
+    assert "optical flow alone" in w.statusBar().currentMessage()
+    assert w.doc.masks.frames() == list(range(2, 12))
+    assert np.mean([iou(w.doc.masks.get(i), SCENE._ball_alpha(i) > 0.5) for i in range(3, 12)]) > 0.7
+
+
+def test_propagate_needs_an_object_and_a_keyframe_here(opened, qtbot, scene_sam, dialogs):
+    w = opened
+    assert not w.propagate("both")
+    accept_click_on_ball(w, qtbot, 2)
+    with qtbot.waitSignal(w.frameShown, timeout=10000):
+        w.seek(6)
+    assert not w.propagate("both")
+    assert "There is no object to propagate" in dialogs.texts()[0]
+    assert "Frame 7 is not a keyframe of object 1" in dialogs.texts()[1]
+
+
+def test_cancelled_propagation_changes_nothing(opened, qtbot, scene_sam):
+    w = opened
+    accept_click_on_ball(w, qtbot, 0)
+    assert w.propagate("forward")
+    w.cancel_task()
+    qtbot.waitUntil(lambda: w.task is None, timeout=60000)
+    assert w.doc.masks.frames() == [0]
+    assert "cancelled" in w.statusBar().currentMessage().lower()
+
+
+def test_two_objects_merge_into_the_removal_mask_and_survive_a_project(opened, qtbot, scene_sam, tmp_path, make_window):
+    w = opened
+    accept_click_on_ball(w, qtbot, 1)
+    w.new_object()
+    w.doc.set_masks({1: np.pad(np.full((4, 4), 255, np.uint8), ((0, 60), (0, 92))) | w.doc.masks.get(1)}, "Paint")
+    assert w.keyframe_from_mask()  # object 2: the painted corner (and the ball)
+    assert w.doc.objects.ids() == [1, 2]
+    run_propagation(w, qtbot, "forward")
+    path = tmp_path / "objects.ppproj"
+    assert w.save_project_to(str(path))
+    w2 = make_window()
+    with qtbot.waitSignal(w2.frameShown, timeout=10000):
+        assert w2.open_project(str(path))
+    assert w2.doc.objects.ids() == [1, 2]
+    assert w2.doc.objects.track(1).keyframes == [1] and w2.doc.objects.track(2).keyframes == [1]
+    assert w2.timeline.keyframes == [1]
+    for i in range(1, 12):
+        assert np.array_equal(w2.doc.objects.track(2).mask(i), w.doc.objects.track(2).mask(i))
+
+
+def test_tiny_real_sam_through_the_loading_code_gives_three_candidates(opened, qtbot, tmp_path):
+    torch.manual_seed(0)
+    ckpt = tmp_path / "tiny_sam.pth"
+    torch.save(build_sam(TINY).state_dict(), ckpt)
+    w = opened
+    w.sam_factory = lambda: SamClickPredictor.from_pretrained(TINY, checkpoint=str(ckpt), cache_size=4)
+    w.set_tool("click")
+    click(qtbot, w, *ball_xy(0))
+    qtbot.waitUntil(lambda: w.clicks.prediction is not None, timeout=30000)
+    p = w.clicks.prediction
+    assert p.masks.shape == (3, 64, 96)
+    w.next_candidate()
+    assert w.clicks.candidate == (p.best + 1) % 3
+
+
+def test_screenshot_of_clicking_an_object(make_window, qtbot, tmp_path_factory):
+    """The click tool on the sample: a pending click with SAM's candidate in cyan, then the
+    object propagated through the clip (its keyframe on the timeline)."""
+    from editor.sample import make_sample
+    from tests.editor.test_gui_screenshots import save, shots  # noqa: F401 - the folder rule
+
+    scene = SampleScene(num_frames=24)
+    sample = make_sample(tmp_path_factory.mktemp("objshot"), scene)
+    folder = tmp_path_factory.mktemp("objshots")
+    if os.environ.get("PROPAINTER_SCREENSHOTS") == "1":
+        folder = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    w = make_window()
+    w.resize(1280, 800)
+    sam = SceneSam(scene=scene)
+    w.sam_factory = lambda: sam
+    with qtbot.waitSignal(w.frameShown, timeout=10000):
+        assert w.open_clip(str(sample.clip))
+    with qtbot.waitSignal(w.frameShown, timeout=10000):
+        w.seek(4)
+    w.set_tool("click")
+    qtbot.mouseClick(w.canvas, Qt.MouseButton.LeftButton, pos=widget_point(w, *scene.ball_center(4)))
+    qtbot.waitUntil(lambda: w.clicks.prediction is not None, timeout=10000)
+    save(w, folder / "click_object.png")
+    assert w.accept_candidate()
+    run_propagation(w, qtbot, "both")
+    with qtbot.waitSignal(w.frameShown, timeout=10000):
+        w.seek(12)
+    save(w, folder / "object_propagated.png")
