@@ -49,10 +49,11 @@ class EmbedRequest:
 
 
 class SamWorker(QObject):
-    """Signals: ``predicted(serial, Prediction)``, ``failed(message)``, ``busy(text)``,
-    ``finished(cancelled)`` (after :meth:`stop`)."""
+    """Signals: ``predicted(serial, Prediction)``, ``failed(message)``, ``missing(message)`` (no
+    SAM weights), ``busy(text)``, ``finished(cancelled)`` (after :meth:`stop`)."""
 
     predicted = Signal(int, object)
+    missing = Signal(str)
     failed = Signal(str)
     busy = Signal(str)
     finished = Signal(bool)
@@ -74,6 +75,11 @@ class SamWorker(QObject):
     def stop(self) -> None:
         self._stop.set()
         self._queue.put(None)
+
+    def reload(self) -> None:
+        """Build the predictor again on next use (after the weights were downloaded)."""
+        with self._lock:
+            self._predictor, self._loaded = None, False
 
     def predictor(self) -> Any:
         """The predictor, loading it on first use (None when there are no SAM weights)."""
@@ -131,7 +137,7 @@ class SamWorker(QObject):
             self.busy.emit("Loading SAM…")
         predictor = self.predictor()
         if predictor is None:
-            self.failed.emit(NO_SAM)
+            self.missing.emit(NO_SAM)
             return
         if not predictor.is_cached(r.clip_id, r.index):
             self.busy.emit(f"Encoding frame {r.index + 1} for SAM…")

@@ -74,6 +74,7 @@ class ObjectsMixin:
             self.sam = SamWorker(self.sam_factory)
             self.sam.predicted.connect(self._on_predicted)
             self.sam.failed.connect(self._on_sam_failed)
+            self.sam.missing.connect(self._on_sam_missing)
             self.sam.busy.connect(lambda text: self.statusBar().showMessage(text))
             self.sam_thread = start_thread(self.sam, "sam")
         return self.sam
@@ -170,6 +171,38 @@ class ObjectsMixin:
     def _on_sam_failed(self, message: str) -> None:
         self.statusBar().clearMessage()
         self.show_error("Click to mask", message)
+
+    def _on_sam_missing(self, message: str) -> None:
+        """No SAM weights: offer to download them (the click is kept; click again after)."""
+        from PySide6.QtWidgets import QMessageBox
+
+        self.statusBar().clearMessage()
+        model = str(self.settings.value("sam/model", "vit_b"))
+        answer = QMessageBox.question(
+            self, "Click to mask",
+            f"Clicking objects needs the SAM {model} weights (Segment Anything, Apache-2.0; "
+            f"vit_b is about 375 MB). Download them now?\n\nWithout them, paint the mask with the brush: "
+            f"painted keyframes still propagate by optical flow.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+        if answer == QMessageBox.StandardButton.Yes:
+            self.download_sam(model)
+
+    def download_sam(self, model: str = "vit_b") -> bool:
+        """Download the SAM checkpoint ``model`` in the background; the next click loads it."""
+        def fetch(report, cancelled):
+            import models.segmentation  # noqa: F401 - registers the SAM checkpoints
+            from models.weights import download_missing
+
+            download_missing(names=[f"sam_{model}"], cancel=cancelled,
+                             progress=lambda name, done, total: report(done, total or 0, name))
+            return True
+
+        def done(_result) -> None:
+            if self.sam is not None:
+                self.sam.reload()
+            self.statusBar().showMessage("SAM weights downloaded: click the object again.", 8000)
+
+        return self.start_task("Downloading SAM", fetch, done, "Cannot download the SAM weights")
 
     def _on_object_frame_shown(self, frame: int) -> None:
         if self.clicks.index not in (-1, frame):

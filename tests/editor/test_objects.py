@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 
 from editor.sample import SampleScene
 from models.segmentation import SamClickPredictor, build_sam
@@ -213,13 +214,14 @@ def test_drift_stops_propagation_and_flags_the_frame_on_the_timeline(opened, qtb
     assert "Stopped at frame 9" in w.statusBar().currentMessage()
 
 
-def test_without_sam_weights_a_click_says_how_to_get_them_and_propagation_uses_flow(opened, qtbot, dialogs):
+def test_without_sam_weights_a_click_offers_the_download_and_propagation_uses_flow(opened, qtbot, dialogs):
     w = opened
     w.sam_factory = lambda: None
     w.set_tool("click")
-    click(qtbot, w, *ball_xy(0))
-    qtbot.waitUntil(lambda: dialogs.kinds() == ["critical"], timeout=10000)
-    assert "weights download sam_vit_b" in dialogs.texts()[0]
+    click(qtbot, w, *ball_xy(0))  # the fake user answers No
+    qtbot.waitUntil(lambda: dialogs.kinds() == ["question"], timeout=10000)
+    assert "SAM vit_b weights" in dialogs.texts()[0] and "optical flow" in dialogs.texts()[0]
+    assert w.task is None
     # a painted mask still becomes a keyframe, and propagates by optical flow alone
     w.doc.set_masks({2: (SCENE._ball_alpha(2) > 0.5).astype(np.uint8) * 255}, "Paint")
     with qtbot.waitSignal(w.frameShown, timeout=10000):
@@ -229,6 +231,33 @@ def test_without_sam_weights_a_click_says_how_to_get_them_and_propagation_uses_f
     assert "optical flow alone" in w.statusBar().currentMessage()
     assert w.doc.masks.frames() == list(range(2, 12))
     assert np.mean([iou(w.doc.masks.get(i), SCENE._ball_alpha(i) > 0.5) for i in range(3, 12)]) > 0.7
+
+
+def test_accepting_the_sam_download_fetches_it_and_the_next_click_loads_it(opened, qtbot, dialogs, monkeypatch):
+    import models.weights
+
+    w = opened
+    sam = SceneSam()
+    present = []
+    w.sam_factory = lambda: sam if present else None
+    fetched = []
+
+    def fake_download_missing(weights_dir=None, names=(), progress=None, cancel=None):
+        fetched.append(list(names))
+        progress(names[0], 10, 10)
+        present.append(True)
+        return []
+
+    monkeypatch.setattr(models.weights, "download_missing", fake_download_missing)
+    dialogs.answers.append(QMessageBox.StandardButton.Yes)
+    w.set_tool("click")
+    click(qtbot, w, *ball_xy(0))
+    qtbot.waitUntil(lambda: bool(fetched) and w.task is None, timeout=10000)
+    assert fetched == [["sam_vit_b"]]
+    assert "click the object again" in w.statusBar().currentMessage()
+    click(qtbot, w, *ball_xy(0))
+    qtbot.waitUntil(lambda: w.clicks.prediction is not None, timeout=10000)
+    assert w.clicks.mask().any()
 
 
 def test_propagate_needs_an_object_and_a_keyframe_here(opened, qtbot, scene_sam, dialogs):
