@@ -7,7 +7,6 @@ downloads. Errors a user can cause arrive as one sentence and are shown with ``s
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 from PySide6.QtCore import QStandardPaths, QTimer
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from editor.document.job_settings import RunSnapshot, make_job, run_output_path, settings_of
+from editor.document.job_settings import RunSnapshot, make_job, settings_of
 from editor.document.model import ClipInfo
 from editor.document.project import SUFFIX, ProjectData, load_project, save_project
 from editor.jobs.worker import JobWorker, TaskWorker, running_threads, start_thread
@@ -30,7 +29,7 @@ Save, Discard, CancelBtn = (QMessageBox.StandardButton.Save, QMessageBox.Standar
 
 
 def app_home() -> Path:
-    """The editor's data folder (recovery file, sample, run outputs)."""
+    """The editor's data folder (recovery file, sample)."""
     env = os.environ.get("PROPAINTER_EDITOR_HOME")
     base = Path(env) if env else Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
     base.mkdir(parents=True, exist_ok=True)
@@ -44,7 +43,6 @@ class SessionMixin:
         self.worker_thread = None
         self.task: TaskWorker | None = None
         self.task_thread = None
-        self._run_serial = 0
         self._close_when_idle = False
         self._run_started = 0.0
         self.last_run_result = None
@@ -301,12 +299,8 @@ class SessionMixin:
         if canvas is None and not self.doc.masks.frames():
             self.show_error("Nothing to remove", "no frame has a mask: paint over what should be removed, then run")
             return False
-        self._run_serial += 1
-        runs = app_home() / "runs"
-        runs.mkdir(exist_ok=True)
         snap = RunSnapshot(
             clip=self.doc.clip.path,
-            out=str(run_output_path(runs, self._run_serial)),
             masks=self.doc.masks.snapshot(range(self.doc.in_point, self.doc.out_point + 1)),
             frame_range=(self.doc.in_point, self.doc.out_point + 1),
             settings=settings_of(self.panel.settings()),
@@ -314,7 +308,6 @@ class SessionMixin:
             revision=self.doc.masks.revision,
         )
         self._run_range = (0, self.doc.num_frames) if canvas is not None else snap.frame_range
-        self._run_out = Path(snap.out)
         self.worker = JobWorker(lambda: make_job(snap), snap.revision)
         self.worker.progress.connect(self.panel.show_progress)
         self.worker.chunk_ready.connect(self._on_chunk)
@@ -349,7 +342,6 @@ class SessionMixin:
         if self.worker_thread is not None:
             self.worker_thread.wait()
         self.worker = self.worker_thread = None
-        self._run_out.unlink(missing_ok=True)
         self.panel.show_finished(cancelled, time.monotonic() - self._run_started)
         self._update_enabled()
         self.runFinished.emit(cancelled)

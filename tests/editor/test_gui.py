@@ -174,7 +174,7 @@ def test_run_shows_chunk_previews_before_it_finishes(opened, qtbot):
     assert np.array_equal(res[:20], src[:20])
     assert not np.array_equal(res[40:57, 60:81], src[40:57, 60:81])
     assert w.panel.stage.text().startswith("Done")
-    assert not Path(w._run_out).exists()  # the run's temporary output is removed
+    assert not list(Path(w.recovery_path().parent).rglob("*.mp4"))  # a preview run writes no video
 
 
 def test_cancel_second_run_keeps_finished_chunks_and_marks_stale(opened, qtbot):
