@@ -134,7 +134,8 @@ class MainWindow(SessionMixin, QMainWindow):
 
         self.tool_group = QActionGroup(self)
         self.tool_actions = {}
-        for tool, text, key in (("brush", "Brush", "B"), ("eraser", "Eraser", "E"), ("rect", "Rectangle", "R")):
+        for tool, text, key in (("brush", "Brush", "B"), ("eraser", "Eraser", "E"), ("rect", "Rectangle", "R"),
+                                ("polygon", "Polygon", "P")):
             a = self._act(text, lambda _=False, t=tool: self.set_tool(t), key, checkable=True)
             self.tool_group.addAction(a)
             self.tool_actions[tool] = a
@@ -367,9 +368,14 @@ class MainWindow(SessionMixin, QMainWindow):
 
     # ---- editing ------------------------------------------------------------------------------
     def set_tool(self, tool: str) -> None:
-        self.canvas.tool = tool
+        self.canvas.set_tool(tool)
         self.tool_actions[tool].setChecked(True)
-        self.canvas.update()
+        if tool == "polygon":
+            self.statusBar().showMessage(
+                "Polygon: click to add points; double-click, Enter or the first point closes it "
+                "(Alt: erase); Esc cancels", 8000)
+        else:
+            self.statusBar().clearMessage()
 
     def set_view_mode(self, mode: str) -> None:
         self.canvas.set_mode(mode)

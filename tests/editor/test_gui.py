@@ -97,6 +97,56 @@ def test_eraser_removes_part_of_the_mask(opened, qtbot):
     assert w.doc.undo_stack.undoText() == "Eraser Stroke"
 
 
+def click(qtbot, window, x: float, y: float, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    qtbot.mouseClick(window.canvas, Qt.MouseButton.LeftButton, modifier, widget_point(window, x, y))
+
+
+def test_polygon_tool_fills_inside_as_one_undo_step(opened, qtbot):
+    w = opened
+    w.activateWindow()
+    qtbot.keyClick(w.canvas, Qt.Key.Key_P)
+    assert w.canvas.tool == "polygon" and w.tool_actions["polygon"].isChecked()
+    for x, y in ((20, 10), (70, 10), (70, 50)):
+        click(qtbot, w, x, y)
+    assert len(w.canvas.polygon_points()) == 3 and w.doc.masks.frames() == []
+    assert not w.canvas.grab().isNull()  # the outline in progress is drawn
+    qtbot.mouseDClick(w.canvas, Qt.MouseButton.LeftButton, pos=widget_point(w, 20, 50))
+    assert w.canvas.polygon_points() == []
+    m = w.doc.masks.mask(0)
+    assert m[30, 45] == 255 and m[12, 22] == 255 and m[48, 68] == 255
+    assert m[5, 45] == 0 and m[30, 80] == 0 and m[58, 45] == 0
+    assert w.doc.masks.frames() == [0] and w.doc.undo_stack.count() == 1
+    assert w.doc.undo_stack.undoText() == "Polygon"
+    w.doc.undo_stack.undo()
+    assert w.doc.masks.frames() == []
+    w.doc.undo_stack.redo()
+    assert w.doc.masks.mask(0)[30, 45] == 255
+
+
+def test_polygon_closes_on_its_first_point_or_enter_erases_with_alt_and_escape_cancels(opened, qtbot):
+    w = opened
+    paint_watermark(w, qtbot)  # a rectangle (60, 40)-(80, 56) on all frames
+    w.set_tool("polygon")
+    w.canvas.setFocus()
+    for x, y in ((55, 35), (70, 35), (70, 60), (55, 60)):
+        click(qtbot, w, x, y)
+    click(qtbot, w, 55, 35, Qt.KeyboardModifier.AltModifier)  # back on the first point: close, erasing
+    assert w.doc.undo_stack.undoText() == "Polygon on All Frames"
+    for f in (0, 7):
+        m = w.doc.masks.mask(f)
+        assert m[48, 65] == 0 and m[48, 75] == 255
+    for x, y in ((5, 5), (30, 5)):
+        click(qtbot, w, x, y)
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Escape)
+    assert w.canvas.polygon_points() == [] and w.doc.undo_stack.count() == 2
+    w.set_scope("frame")
+    for x, y in ((5, 5), (30, 5), (30, 30)):
+        click(qtbot, w, x, y)
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Return)
+    assert w.doc.undo_stack.undoText() == "Polygon" and w.doc.masks.mask(0)[10, 20] == 255
+    assert w.doc.masks.mask(1)[10, 20] == 0
+
+
 def test_paint_on_all_frames_ticks_every_frame(opened, qtbot):
     w = opened
     paint_watermark(w, qtbot)
