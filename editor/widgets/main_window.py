@@ -1,7 +1,8 @@
 """The main window: composes the canvas, timeline, tools and job panel over one Document.
 
 It owns no engine state: a run is a snapshot handed to one :class:`JobWorker` on a QThread;
-decoding happens on the :class:`FrameCache` thread; export and downloads on TaskWorkers.
+decoding happens on the :class:`FrameCache` and :class:`ThumbnailLoader` threads; export and
+downloads on TaskWorkers.
 File and project handling lives in :mod:`editor.widgets.session` (a mixin) to keep this
 module about layout, display and editing.
 """
@@ -55,6 +56,7 @@ class MainWindow(SessionMixin, QMainWindow):
         self.doc = Document(self)
         self.results = ResultStore()
         self.cache = None  # FrameCache of the open clip
+        self.thumbs = None  # ThumbnailLoader of the open clip
         self.current = 0
         self._shown: int | None = None  # frame whose pixels are on the canvas
 
@@ -256,6 +258,7 @@ class MainWindow(SessionMixin, QMainWindow):
         self.canvas.strokeFinished.connect(self._on_stroke)
         self.canvas.zoomChanged.connect(lambda z: self.lbl_zoom.setText(f"{z * 100:.0f}%"))
         self.timeline.scrubbed.connect(self.seek)
+        self.timeline.thumbnailsWanted.connect(self._request_thumbnails)
         self.size_spin.valueChanged.connect(self._on_brush_changed)
         self.hardness_slider.valueChanged.connect(self._on_brush_changed)
         self.opacity_slider.valueChanged.connect(lambda v: self.canvas.set_opacity(v / 100))
@@ -289,6 +292,10 @@ class MainWindow(SessionMixin, QMainWindow):
         self._update_enabled()
         self._update_title()
         self.seek(0, force=True)
+
+    def _request_thumbnails(self, frames: list) -> None:
+        if self.thumbs is not None:
+            self.thumbs.request(frames)
 
     def _on_masks_changed(self, frames) -> None:
         self.timeline.set_mask_frames(self.doc.masks.frames())

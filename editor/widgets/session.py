@@ -123,14 +123,26 @@ class SessionMixin:
         return True
 
     def _set_cache(self, clip: ClipInfo) -> None:
+        """Start decoding ``clip`` on threads: frames for the canvas, thumbnails for the timeline."""
         from editor.media import open_video
         from editor.widgets.frame_cache import FrameCache
+        from editor.widgets.thumbnails import ThumbnailLoader
 
-        if self.cache is not None:
-            self.cache.close()
+        self._close_decoders()
         self.cache = FrameCache(lambda p=clip.path: open_video(p), clip.num_frames, clip.width * clip.height * 3)
         self.cache.frameReady.connect(self._on_frame_ready)
         self.cache.failed.connect(self._on_decode_failed)
+        self.thumbs = ThumbnailLoader(lambda p=clip.path: open_video(p), self.timeline.THUMB_HEIGHT)
+        self.thumbs.thumbnailReady.connect(self.timeline.set_thumbnail)
+
+    def _close_decoders(self) -> None:
+        """Stop the open clip's decoding threads (nothing they made arrives afterwards)."""
+        if self.cache is not None:
+            self.cache.close()
+            self.cache = None
+        if self.thumbs is not None:
+            self.thumbs.close()
+            self.thumbs = None
 
     def open_sample(self) -> None:
         """Write the sample clip (and its masks) to the data folder in the background, then open it."""
@@ -486,9 +498,7 @@ class SessionMixin:
         """Stop timers and threads; remove the recovery file (this is a clean exit)."""
         self.play_timer.stop()
         self.autosave_timer.stop()
-        if self.cache is not None:
-            self.cache.close()
-            self.cache = None
+        self._close_decoders()
         for t in running_threads():
             t.wait(5000)
         self.recovery_path().unlink(missing_ok=True)

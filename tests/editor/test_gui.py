@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from editor.document.project import load_project
 from editor.export import ExportSettings
+from editor.jobs.worker import running_threads
 from editor.media import open_video
 
 Yes, No = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
@@ -192,6 +193,36 @@ def test_scrubbing_the_timeline_and_playback(opened, qtbot):
     qtbot.waitUntil(lambda: w.current >= 4, timeout=5000)
     w.toggle_play()
     assert not w.play_timer.isActive()
+
+
+def test_timeline_shows_thumbnails_decoded_off_the_gui_thread(opened, qtbot, tiny_sample):
+    w = opened
+    t = w.timeline
+    wanted = t.thumbnail_frames()
+    assert 2 <= len(wanted) <= t.width() / 60 + 1  # about one per 60-100 px of track
+    qtbot.waitUntil(lambda: set(wanted) <= set(t.thumbnails), timeout=10000)
+    src = open_video(w.doc.clip.path)
+    for f in wanted:
+        img = t.thumbnails[f]
+        assert (img.width(), img.height()) == (60, 40)  # 96x64 frames, 40 px high
+        px = img.pixelColor(30, 20)
+        want = src.frame(f)[30:34, 46:50].reshape(-1, 3).mean(axis=0)
+        assert np.abs(np.array([px.red(), px.green(), px.blue()]) - want).max() < 40
+    strip = t.grab().toImage()
+    assert strip.pixelColor(int(t.x_of(wanted[1])), t.THUMB_TOP + 20) != strip.pixelColor(2, t.THUMB_TOP + 20)
+    # a narrower timeline wants fewer thumbnails, all of them already decoded or on the way
+    w.resize(700, 700)
+    qtbot.waitUntil(lambda: set(t.thumbnail_frames()) <= set(t.thumbnails), timeout=10000)
+    assert len(t.thumbnail_frames()) < len(wanted)
+    # replacing the clip drops the old pictures and stops the old thread
+    old, old_images = w.thumbs, dict(t.thumbnails)
+    with qtbot.waitSignal(w.frameShown, timeout=10000):
+        assert w.open_clip(str(tiny_sample.clip))
+    assert w.thumbs is not old and not old._thread.isRunning()
+    assert not any(t.thumbnails.get(f) is im for f, im in old_images.items())
+    qtbot.waitUntil(lambda: set(t.thumbnail_frames()) <= set(t.thumbnails), timeout=10000)
+    w.shutdown()
+    assert w.thumbs is None and not running_threads()
 
 
 def test_zoom_and_view_modes(opened, qtbot):
