@@ -347,11 +347,12 @@ class CanvasView(QWidget):
         return _distance(pos, self.source_to_widget(v.x(), v.y())) <= CLOSE_DISTANCE
 
     def close_polygon(self, erase: bool = False) -> None:
-        """Fill the polygon in progress (paint, or erase) and report it as one stroke."""
+        """Fill the polygon in progress (paint, or erase) and report it as one stroke; under 3
+        vertices it stays open."""
+        if len(self._poly) < 3 or self._mask is None:
+            return
         points, self._poly = self.polygon_points(), []
         self.update()
-        if len(points) < 3 or self._mask is None:
-            return
         h, w = self._mask.shape
         result = polygon_stamp(points, h, w)
         if result is not None:
@@ -441,7 +442,7 @@ class CanvasView(QWidget):
             if self._overlay_img is not None:
                 p.drawImage(src_rect, self._overlay_img)
 
-        if self._poly:
+        if self._poly and self.mode in ("source", "mask"):
             self._draw_polygon(p)
         brush = self.tool in ("brush", "eraser")
         if self._mouse is not None and self.mode in ("source", "mask") and brush and self.painting_enabled:

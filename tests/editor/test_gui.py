@@ -138,6 +138,8 @@ def test_polygon_closes_on_its_first_point_or_enter_erases_with_alt_and_escape_c
         assert m[48, 65] == 0 and m[48, 75] == 255
     for x, y in ((5, 5), (30, 5)):
         click(qtbot, w, x, y)
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Return)  # two vertices: nothing to close yet
+    assert len(w.canvas.polygon_points()) == 2
     qtbot.keyClick(w.canvas, Qt.Key.Key_Escape)
     assert w.canvas.polygon_points() == [] and w.doc.undo_stack.count() == 2
     w.set_scope("frame")
