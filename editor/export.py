@@ -38,8 +38,9 @@ def export_video(
     """Write frames ``frame_range`` of ``clip``: ``result(i)`` where it has one, else the source
     (placed on ``canvas`` when expanded). Returns the output path.
 
-    Audio is copied only when the export starts at frame 0 (the writer copies audio from the
-    start of the source). Raises MediaError/OutputError, or Cancelled (nothing left behind).
+    The audio of the range is copied: from the source time of frame ``start`` on, cut to the
+    range's duration (see :mod:`editor.media.audio` for the precision). Raises
+    MediaError/OutputError, or Cancelled (nothing left behind).
     """
     from editor.media import VideoWriter, open_video
     from editor.media.masks import write_masks
@@ -48,10 +49,11 @@ def export_video(
         info = reader.info
         start, stop = settings.frame_range or (0, info.num_frames)
         w, h = (canvas.width, canvas.height) if canvas is not None else (info.width, info.height)
-        audio = clip if settings.audio and start == 0 and info.audio and not info.is_folder else None
+        audio = clip if settings.audio and info.audio and not info.is_folder else None
+        audio_start = reader.timestamps[start] if audio is not None else 0.0
         total = stop - start
         with VideoWriter(settings.out, w, h, info.fps, codec=settings.codec, quality=settings.quality,
-                         audio_from=audio, overwrite=True) as writer:
+                         audio_from=audio, audio_start=audio_start, overwrite=True) as writer:
             for k, frame in enumerate(reader.iter_frames(start, stop)):
                 i = start + k
                 if cancelled():

@@ -7,7 +7,6 @@ building ProPainter loads weights with torch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,7 +56,6 @@ class RunSnapshot:
     """What a run needs, copied from the document so the user can keep editing."""
 
     clip: str
-    out: str
     masks: dict[int, np.ndarray]
     frame_range: tuple[int, int] | None
     settings: dict[str, Any]
@@ -93,22 +91,21 @@ def build_engine(settings: dict[str, Any]):
 
 
 def make_job(snap: RunSnapshot):
-    """The runner's Job for a snapshot (builds the engine: worker thread only)."""
+    """The runner's Job for a snapshot (builds the engine: worker thread only).
+
+    A preview run: it writes no file (``out=None``); its frames reach the worker as chunks and
+    the window keeps them in its result store, which is what export reads.
+    """
     from editor.jobs.runner import Job, JobSettings
 
     max_side = int(snap.settings.get("max_side") or 0) or None
     settings = JobSettings(codec="h264", max_side=max_side, overwrite=True, audio=False)
     return Job(
         clip=snap.clip,
-        out=snap.out,
+        out=None,
         masks=None if snap.canvas is not None else snap.masks,
         engine=build_engine(snap.settings),
         frame_range=None if snap.canvas is not None else snap.frame_range,
         settings=settings,
         canvas=snap.canvas,
     )
-
-
-def run_output_path(folder: Path, serial: int) -> Path:
-    """Where a GUI run writes its (temporary) output."""
-    return folder / f"run-{serial}.mp4"

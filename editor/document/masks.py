@@ -8,8 +8,9 @@ A box is ``(y0, y1, x0, x1)``, half-open, in frame pixels.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
+import cv2
 import numpy as np
 
 Box = tuple[int, int, int, int]
@@ -112,6 +113,24 @@ class Stroke:
         if not cov.any():
             return None
         return self.box, cov
+
+
+def polygon_stamp(points: Sequence[tuple[float, float]], height: int, width: int) -> tuple[Box, np.ndarray] | None:
+    """(box, uint8 stamp, 255 inside) of the filled polygon through ``points``, (x, y) vertices
+    in frame pixels (at least 3), cut to the frame; None when it covers no frame pixel."""
+    if len(points) < 3:
+        raise ValueError(f"a polygon needs at least 3 points, got {len(points)}")
+    pts = np.round(np.asarray(points, np.float64)).astype(np.int32)
+    (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0) + 1
+    box = clip_box((int(y0), int(y1), int(x0), int(x1)), height, width)
+    if box is None:
+        return None
+    by0, by1, bx0, bx1 = box
+    stamp = np.zeros((by1 - by0, bx1 - bx0), np.uint8)
+    cv2.fillPoly(stamp, [pts - np.array([bx0, by0], np.int32)], 255)
+    if not stamp.any():
+        return None
+    return box, stamp
 
 
 def apply_stamp(region: np.ndarray, stamp: np.ndarray, op: str) -> np.ndarray:

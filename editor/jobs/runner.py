@@ -1,4 +1,5 @@
-"""The job runner: one clip + range + masks + engine + settings -> one output file (no Qt).
+"""The job runner: one clip + range + masks + engine + settings -> one output file, or only
+events when the job has no output (a preview run) (no Qt).
 
 :func:`run_job` streams the clip through the engine and into the writer chunk by chunk:
 
@@ -14,7 +15,8 @@
   back;
 - progress (:class:`JobProgress`, with an ETA from :class:`Eta`) and every finished chunk
   (:class:`JobChunk`, for previews) go to ``on_event``; ``cancel`` is polled between chunks
-  and a cancelled job leaves nothing under the output name.
+  and a cancelled job leaves nothing under the output name;
+- **preview runs**: a job with ``out=None`` writes nothing; its frames reach ``on_event`` only.
 
 The CLI and the editor's worker thread run this same code.
 """
@@ -119,7 +121,8 @@ class Job:
 
     Attributes:
         clip: input video file or folder of frames.
-        out: output file, or folder for PNG frames.
+        out: output file, or folder for PNG frames; ``None`` writes nothing: the frames
+            reach the event callback only (the editor's preview runs).
         masks: see :data:`MaskInput`; ignored (may be None) when ``canvas`` is given.
         engine: anything following :class:`models.events.Engine`.
         frame_range: (start, stop) frames to process, stop exclusive; ``None`` = the clip.
@@ -130,7 +133,7 @@ class Job:
     """
 
     clip: str | os.PathLike
-    out: str | os.PathLike
+    out: str | os.PathLike | None
     masks: MaskInput
     engine: Engine
     frame_range: tuple[int, int] | None = None
@@ -166,9 +169,9 @@ JobEvent = Union[JobProgress, JobChunk]
 
 @dataclass(frozen=True)
 class JobResult:
-    """What a finished job did."""
+    """What a finished job did (``out`` is None for a job that wrote nothing)."""
 
-    out: Path
+    out: Path | None
     num_frames: int
     frame_range: tuple[int, int]
     engine: str
@@ -409,7 +412,8 @@ def run_job(
 
     t_start = time.monotonic()
     settings = job.settings
-    clip, out = Path(job.clip).expanduser(), Path(job.out).expanduser()
+    clip = Path(job.clip).expanduser()
+    out = None if job.out is None else Path(job.out).expanduser()
     emit = on_event or (lambda event: None)
     notes: list[str] = []
 
@@ -419,8 +423,9 @@ def run_job(
 
     if not clip.exists():
         raise MediaError(f"The video {clip} does not exist; check the path.")
-    _check_paths(clip, out)
-    codec = _pick_codec(out, settings.codec)
+    if out is not None:
+        _check_paths(clip, out)
+        codec = _pick_codec(out, settings.codec)
     with open_video(clip) as reader:
         info = reader.info
         n, w, h = info.num_frames, info.width, info.height
@@ -493,12 +498,15 @@ def run_job(
             dilation = 4 if psize is None else max(4, int(math.ceil(4 * rw / psize[0])) - settings.feather)
             dilation = max(dilation, 0)
 
-        audio_from = clip if settings.audio and not info.is_folder and info.audio else None
-        timestamps = None if info.is_folder else reader.timestamps
-        writer = VideoWriter(
-            out, out_w, out_h, info.fps, codec=codec, quality=settings.quality,
-            audio_from=audio_from, timestamps=timestamps, overwrite=settings.overwrite,
-        )
+        if out is None:
+            writer: VideoWriter | _NoWriter = _NoWriter()
+        else:
+            audio_from = clip if settings.audio and not info.is_folder and info.audio else None
+            timestamps = None if info.is_folder else reader.timestamps
+            writer = VideoWriter(
+                out, out_w, out_h, info.fps, codec=codec, quality=settings.quality,
+                audio_from=audio_from, timestamps=timestamps, overwrite=settings.overwrite,
+            )
         # The ETA counts engine frames only: copied frames cost next to nothing.
         eta = Eta(n if passthrough else stop - start)
         written = 0
@@ -648,6 +656,21 @@ def _out_of_memory_as_device_error(
             "processing size (--max-side 640 or --resize-ratio 0.5; the output keeps its full "
             "size) or the sub-video length (--subvideo-length 40)."
         ) from None
+
+
+class _NoWriter:
+    """The writer of a preview run (``Job.out`` is None): it keeps nothing."""
+
+    audio_copied: tuple[bool, ...] = ()
+
+    def write(self, frame: np.ndarray) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
 
 
 class _FrameMaskSplitter:

@@ -3,8 +3,15 @@
 Audio packets are copied without re-encoding (remuxed, bit-exact) when the output container
 can hold the codec; otherwise they are decoded and re-encoded (Opus for WebM, AAC elsewhere).
 Packets are muxed interleaved with the video as it is written, and stop at the written
-video's duration, so a clip cut to a range keeps only the matching audio. Used by
-:class:`editor.media.writer.VideoWriter`; nothing else needs it.
+video's duration, so a clip cut to a range keeps only the matching audio.
+
+A range that starts later (``start`` seconds into the source) seeks the audio there and
+shifts its timestamps so that ``start`` becomes 0 in the output. Re-encoded audio is cut at
+the exact sample. Copied audio can only be cut between packets: the packet that straddles
+``start`` is kept with a negative timestamp (like an AAC priming packet at a file's start), so
+players that honour the container's edit list start exactly there and others up to one audio
+frame early (1024 samples, about 21 ms, for AAC at 48 kHz); audio and video stay in sync.
+Used by :class:`editor.media.writer.VideoWriter`; nothing else needs it.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from editor.errors import MediaError
 #: Encoder used when a codec cannot be copied into a container, by output format name.
 _REENCODE = {"webm": "libopus", "ogg": "libopus"}
 _DEFAULT_REENCODE = "aac"
+#: Seconds before a later audio start that the source is seeked to.
+_SEEK_MARGIN = 1.0
 
 
 class _Track:
@@ -47,9 +56,11 @@ class AudioMux:
 
     Call :meth:`feed_until` as video is written and :meth:`finish` before closing
     ``output``. ``copied`` says, per source stream, whether it is remuxed bit-exact.
+    ``start``: seconds into the source (from its first video frame) that become 0 in the
+    output (see the module docstring for the precision).
     """
 
-    def __init__(self, source: Path, output: av.container.OutputContainer) -> None:
+    def __init__(self, source: Path, output: av.container.OutputContainer, start: float = 0.0) -> None:
         try:
             self._src = av.open(str(source), metadata_errors="ignore")
         except av.FFmpegError:
@@ -65,8 +76,13 @@ class AudioMux:
         self.copied = [t.copy for t in self._tracks.values()]
         # Keep audio aligned with the first video frame, which the writer puts at t=0.
         vids = self._src.streams.video
-        start = vids[0].start_time if vids else None
-        self._offset = float(start * vids[0].time_base) if start is not None and vids else 0.0
+        first = vids[0].start_time if vids else None
+        self._offset = float(first * vids[0].time_base) if first is not None else 0.0
+        self._start = float(start)
+        self._offset += self._start
+        if self._start > 0 and self._tracks:
+            # Seek a margin before the start: demuxers land on a nearby packet, not an exact one.
+            self._src.seek(max(0, int((self._offset - _SEEK_MARGIN) * av.time_base)))
         self._packets: Iterator[av.Packet] | None = None
         self._pending: av.Packet | None = None
         self._done = not self._tracks
@@ -98,6 +114,10 @@ class AudioMux:
             return 0.0
         return float(t * pkt.time_base) - self._offset
 
+    @staticmethod
+    def _duration(pkt: av.Packet) -> float:
+        return float(pkt.duration * pkt.time_base) if pkt.duration and pkt.time_base is not None else 0.0
+
     def _next_packet(self) -> av.Packet | None:
         if self._pending is not None:
             pkt, self._pending = self._pending, None
@@ -117,9 +137,12 @@ class AudioMux:
             if pkt is None:
                 self._done = True
                 break
-            if self._time(pkt) >= t:
+            time = self._time(pkt)
+            if time >= t:
                 self._pending = pkt
                 break
+            if self._start > 0 and time + self._duration(pkt) <= 0 and self._tracks[pkt.stream.index].copy:
+                continue  # before the range (re-encoded audio decodes it for pre-roll, then cuts it)
             self._mux(pkt)
 
     def finish(self, end: float) -> None:
@@ -147,7 +170,27 @@ class AudioMux:
         except av.FFmpegError:
             return  # a damaged audio packet is dropped rather than failing the export
         for frame in frames:
+            if self._start > 0:
+                frame = self._cut_before_start(frame)
+                if frame is None:
+                    continue
             self._encode(track, frame)
+
+    def _cut_before_start(self, frame: av.AudioFrame) -> av.AudioFrame | None:
+        """``frame`` without its samples before the output's 0 (None when all are before it)."""
+        if frame.pts is None or frame.time_base is None:
+            return frame
+        skip = round((self._offset - float(frame.pts * frame.time_base)) * frame.sample_rate)
+        if skip <= 0:
+            return frame
+        if skip >= frame.samples:
+            return None
+        data = frame.to_ndarray()
+        per_sample = 1 if frame.format.is_planar else len(frame.layout.channels)
+        cut = av.AudioFrame.from_ndarray(np.ascontiguousarray(data[:, skip * per_sample:]),
+                                         format=frame.format.name, layout=frame.layout.name)
+        cut.sample_rate = frame.sample_rate
+        return cut
 
     def _encode(self, track: _Track, frame: av.AudioFrame | None) -> None:
         assert track.resampler is not None

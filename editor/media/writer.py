@@ -96,6 +96,9 @@ class VideoWriter:
         quality: see :class:`CodecSpec`; ``None`` picks a visually lossless default.
         audio_from: a media file whose audio streams are copied (re-encoded only when the
             container cannot hold them), cut to the written duration.
+        audio_start: seconds into ``audio_from`` (from its first video frame) where the
+            audio starts, for a range that does not start at the first frame; within one
+            audio frame when the audio is copied (see :mod:`editor.media.audio`).
         timestamps: presentation time in seconds of each frame, for variable frame rate;
             frames past the list continue at ``1/fps``.
         overwrite: replace an existing output when the new one is complete.
@@ -116,6 +119,7 @@ class VideoWriter:
         audio_from: str | Path | None = None,
         timestamps: list[float] | None = None,
         overwrite: bool = False,
+        audio_start: float = 0.0,
     ) -> None:
         self.path = Path(path).expanduser()
         spec = CODECS.get(codec)
@@ -145,6 +149,8 @@ class VideoWriter:
                 f"The {suffix} container cannot hold {codec}; for {codec} use "
                 f"{' or '.join(spec.suffixes)}, or pick another codec for {self.path.name}."
             )
+        if audio_start < 0:
+            raise ValueError(f"the audio start must be 0 seconds or more, got {audio_start}")
         if width <= 0 or height <= 0:
             raise OutputError(f"The output size {width}x{height} for {self.path} is empty.")
         if quality is not None and spec.quality_range is not None:
@@ -204,7 +210,7 @@ class VideoWriter:
             if spec.name == "png":
                 self.temp_path.mkdir()
             else:
-                self._open_container(quality, audio_from)
+                self._open_container(quality, audio_from, audio_start)
         except OutputError:
             self.abort()
             raise
@@ -216,7 +222,7 @@ class VideoWriter:
             ) from None
 
     # -- setup ------------------------------------------------------------------------
-    def _open_container(self, quality: int | None, audio_from: str | Path | None) -> None:
+    def _open_container(self, quality: int | None, audio_from: str | Path | None, audio_start: float) -> None:
         spec = self.spec
         c = av.open(str(self.temp_path), "w")
         self._container = c
@@ -249,7 +255,7 @@ class VideoWriter:
             s.time_base = _VFR_TIME_BASE
         self._stream = s
         if audio_from is not None:
-            self._audio = AudioMux(Path(audio_from), c)
+            self._audio = AudioMux(Path(audio_from), c, start=audio_start)
             self.audio_copied = list(self._audio.copied)
             if not self._audio.has_audio:
                 self._audio.close()

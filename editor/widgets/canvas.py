@@ -1,22 +1,28 @@
 """The frame canvas: a frame at any zoom with pan, the mask as a coloured overlay, view modes
-(source, mask, result, before/after split) and the brush, eraser and rectangle tools.
+(source, mask, result, before/after split) and the brush, eraser, rectangle and polygon tools.
 
 The canvas owns no document state: it shows what the main window gives it and reports a
 finished stroke with ``strokeFinished(box, stamp, op, name)``; the window turns that into an
 undo command. During a drag only the touched box of the overlay is recomputed.
+
+The polygon tool collects vertices click by click (drawn live); a double-click, Enter or a
+click on the first vertex closes it (Alt held: it erases), Escape drops it.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPen
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QWidget
 
-from editor.document.masks import Stroke, apply_stamp
+from editor.document.masks import Stroke, apply_stamp, polygon_stamp
 
 VIEW_MODES = ("source", "mask", "result", "split")
-TOOLS = ("brush", "eraser", "rect")
+TOOLS = ("brush", "eraser", "rect", "polygon", "click")
+TOOL_NAMES = {"brush": "Brush Stroke", "eraser": "Eraser Stroke", "rect": "Rectangle", "polygon": "Polygon"}
+#: A polygon click this close (widget pixels) to the first vertex closes it; to the last, is ignored.
+CLOSE_DISTANCE = 8.0
 
 
 def to_qimage(rgb: np.ndarray) -> QImage:
@@ -72,6 +78,7 @@ class CanvasView(QWidget):
         self._stroke: Stroke | None = None
         self._stroke_op = "paint"
         self._rect_start: QPointF | None = None
+        self._poly: list[QPointF] = []  # vertices (source pixels) of the polygon in progress
         self._pan_from: QPointF | None = None
         self._drag_split = False
         self._mouse: QPointF | None = None
@@ -117,6 +124,7 @@ class CanvasView(QWidget):
         self._source_img = None if frame is None else to_qimage(frame)
         if frame is not None and old != self.source_size:
             self._fit_pending = True
+            self._poly = []
         self.set_mask(mask)
 
     def set_result(self, frame: np.ndarray | None, stale: bool = False) -> None:
@@ -192,6 +200,14 @@ class CanvasView(QWidget):
     def set_opacity(self, value: float) -> None:
         self.opacity = float(np.clip(value, 0.0, 1.0))
         self._rebuild_overlay()
+
+    def set_tool(self, tool: str) -> None:
+        """Pick a tool of :data:`TOOLS`; a polygon in progress is dropped."""
+        if tool not in TOOLS:
+            raise ValueError(f"unknown tool {tool!r}")
+        self.tool = tool
+        self._poly = []
+        self.update()
 
     def set_mode(self, mode: str) -> None:
         if mode not in VIEW_MODES:
@@ -270,7 +286,34 @@ class CanvasView(QWidget):
             return
         if not self.painting_enabled or self.mode in ("result", "split"):
             return
+        if self.tool == "polygon":
+            self.add_polygon_point(pos, erase=bool(event.modifiers() & Qt.KeyboardModifier.AltModifier))
+            return
         self.begin_stroke(pos)
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        if self.tool == "polygon" and event.button() == Qt.MouseButton.LeftButton:
+            # Qt sends the second press too; it fell on the last vertex and was ignored there.
+            self.close_polygon(erase=bool(event.modifiers() & Qt.KeyboardModifier.AltModifier))
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def event(self, event) -> bool:
+        # While a polygon is drawn, Enter and Escape are its keys, not the window's shortcuts.
+        if event.type() == QEvent.Type.ShortcutOverride and self._poly and event.key() in _POLYGON_KEYS:
+            event.accept()
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event) -> None:
+        if self._poly and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.close_polygon(erase=bool(event.modifiers() & Qt.KeyboardModifier.AltModifier))
+        elif self._poly and event.key() == Qt.Key.Key_Escape:
+            self.cancel_polygon()
+        elif event.key() == Qt.Key.Key_Escape:  # no run to cancel: the window's shortcut is off
+            self.escapePressed.emit()
+        else:
+            super().keyPressEvent(event)
 
     def mouseMoveEvent(self, event) -> None:
         pos = event.position()
@@ -322,12 +365,6 @@ class CanvasView(QWidget):
         if self._stroke is not None and event.button() == Qt.MouseButton.LeftButton:
             self.end_stroke()
 
-    def keyPressEvent(self, event) -> None:
-        if event.key() == Qt.Key.Key_Escape:
-            self.escapePressed.emit()
-            return
-        super().keyPressEvent(event)
-
     def leaveEvent(self, event) -> None:
         self._mouse = None
         self.update()
@@ -362,8 +399,62 @@ class CanvasView(QWidget):
         if result is None:
             return
         box, stamp = result
-        name = {"brush": "Brush Stroke", "eraser": "Eraser Stroke", "rect": "Rectangle"}[self.tool]
-        self.strokeFinished.emit(box, stamp, self._stroke_op, name)
+        self.strokeFinished.emit(box, stamp, self._stroke_op, TOOL_NAMES[self.tool])
+
+    # ---- polygon ------------------------------------------------------------------------------
+    def polygon_points(self) -> list[tuple[float, float]]:
+        """Vertices (source pixels) of the polygon in progress."""
+        return [(p.x(), p.y()) for p in self._poly]
+
+    def add_polygon_point(self, pos: QPointF, erase: bool = False) -> None:
+        """A click of the polygon tool at widget position ``pos``: a vertex, or the closing click."""
+        if len(self._poly) >= 3 and self._near_vertex(pos, 0):
+            self.close_polygon(erase)
+            return
+        if self._poly and self._near_vertex(pos, -1):
+            return  # a double-click's second press, or a shaky click: not a new vertex
+        self._poly.append(self.widget_to_source(pos))
+        self.update()
+
+    def _near_vertex(self, pos: QPointF, k: int) -> bool:
+        v = self._poly[k]
+        return _distance(pos, self.source_to_widget(v.x(), v.y())) <= CLOSE_DISTANCE
+
+    def close_polygon(self, erase: bool = False) -> None:
+        """Fill the polygon in progress (paint, or erase) and report it as one stroke; under 3
+        vertices it stays open."""
+        if len(self._poly) < 3 or self._mask is None:
+            return
+        points, self._poly = self.polygon_points(), []
+        self.update()
+        h, w = self._mask.shape
+        result = polygon_stamp(points, h, w)
+        if result is not None:
+            self.strokeFinished.emit(result[0], result[1], "erase" if erase else "paint", TOOL_NAMES["polygon"])
+
+    def cancel_polygon(self) -> None:
+        self._poly = []
+        self.update()
+
+    def _draw_polygon(self, p: QPainter) -> None:
+        pts = [self.source_to_widget(q.x(), q.y()) for q in self._poly]
+        fill = QColor(self.mask_color)
+        fill.setAlpha(60)
+        p.setBrush(fill)
+        p.setPen(Qt.PenStyle.NoPen)
+        if len(pts) >= 3:
+            p.drawPolygon(QPolygonF(pts))
+        p.setPen(QPen(QColor(255, 255, 255), 1.5))
+        p.drawPolyline(QPolygonF(pts))
+        if self._mouse is not None:
+            p.setPen(QPen(QColor(255, 255, 255, 180), 1, Qt.PenStyle.DashLine))
+            p.drawLine(pts[-1], self._mouse)
+        closing = len(pts) >= 3 and self._mouse is not None and self._near_vertex(self._mouse, 0)
+        p.setPen(QPen(QColor(20, 20, 20), 1))
+        for k, q in enumerate(pts):
+            p.setBrush(QColor(255, 220, 60) if k == 0 and closing else QColor(255, 255, 255))
+            r = 5.0 if k == 0 else 3.5
+            p.drawEllipse(q, r, r)
 
     def _widget_rect(self, box) -> QRectF:
         y0, y1, x0, x1 = box
@@ -427,8 +518,10 @@ class CanvasView(QWidget):
 
         if self.tool == "click" and self.mode in ("source", "mask"):
             self._draw_prompts(p)
-        if self._mouse is not None and self.mode in ("source", "mask") and self.tool in ("brush", "eraser") \
-                and self.painting_enabled:
+        if self._poly and self.mode in ("source", "mask"):
+            self._draw_polygon(p)
+        brush = self.tool in ("brush", "eraser")
+        if self._mouse is not None and self.mode in ("source", "mask") and brush and self.painting_enabled:
             p.setPen(QPen(QColor(255, 255, 255, 200), 1))
             p.setBrush(Qt.BrushStyle.NoBrush)
             r = self.radius * self.zoom
@@ -447,3 +540,10 @@ class CanvasView(QWidget):
         if self._result_stale:
             p.setPen(QColor(255, 170, 40))
             p.drawText(QPointF(target.right() - 160, target.top() + 16), "stale: masks changed since")
+
+
+_POLYGON_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Escape)
+
+
+def _distance(a: QPointF, b: QPointF) -> float:
+    return float(np.hypot(a.x() - b.x(), a.y() - b.y()))

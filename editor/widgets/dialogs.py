@@ -197,7 +197,7 @@ class ExportDialog(QDialog):
         col.addWidget(self.whole)
         col.addWidget(self.range)
         form.addRow("Frames", col)
-        self.audio = QCheckBox("Copy the audio (whole clip or a range starting at frame 1)")
+        self.audio = QCheckBox("Copy the audio (of the exported range)")
         self.audio.setChecked(has_audio)
         self.audio.setEnabled(has_audio)
         form.addRow(self.audio)

@@ -1,7 +1,8 @@
 """The main window: composes the canvas, timeline, tools and job panel over one Document.
 
 It owns no engine state: a run is a snapshot handed to one :class:`JobWorker` on a QThread;
-decoding happens on the :class:`FrameCache` thread; export and downloads on TaskWorkers.
+decoding happens on the :class:`FrameCache` and :class:`ThumbnailLoader` threads; export and
+downloads on TaskWorkers.
 File and project handling lives in :mod:`editor.widgets.session` (a mixin) to keep this
 module about layout, display and editing.
 """
@@ -56,6 +57,7 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
         self.doc = Document(self)
         self.results = ResultStore()
         self.cache = None  # FrameCache of the open clip
+        self.thumbs = None  # ThumbnailLoader of the open clip
         self.current = 0
         self._shown: int | None = None  # frame whose pixels are on the canvas
 
@@ -148,10 +150,12 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
         self.tool_group = QActionGroup(self)
         self.tool_actions = {}
         for tool, text, key in (("brush", "Brush", "B"), ("eraser", "Eraser", "E"), ("rect", "Rectangle", "R"),
-                                ("click", "Click Object", "C")):
+                                ("polygon", "Polygon", "P"), ("click", "Click Object", "C")):
             a = self._act(text, lambda _=False, t=tool: self.set_tool(t), key, checkable=True)
             self.tool_group.addAction(a)
             self.tool_actions[tool] = a
+        self.tool_actions["rect"].setIconText("Rect")  # short names in the toolbar, full in menus
+        self.tool_actions["click"].setIconText("Click")
         self.tool_actions["brush"].setChecked(True)
 
         self.view_group = QActionGroup(self)
@@ -278,6 +282,7 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
         self.canvas.strokeFinished.connect(self._on_stroke)
         self.canvas.zoomChanged.connect(lambda z: self.lbl_zoom.setText(f"{z * 100:.0f}%"))
         self.timeline.scrubbed.connect(self.seek)
+        self.timeline.thumbnailsWanted.connect(self._request_thumbnails)
         self.size_spin.valueChanged.connect(self._on_brush_changed)
         self.hardness_slider.valueChanged.connect(self._on_brush_changed)
         self.opacity_slider.valueChanged.connect(lambda v: self.canvas.set_opacity(v / 100))
@@ -313,6 +318,10 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
         self._update_enabled()
         self._update_title()
         self.seek(0, force=True)
+
+    def _request_thumbnails(self, frames: list) -> None:
+        if self.thumbs is not None:
+            self.thumbs.request(frames)
 
     def _on_masks_changed(self, frames) -> None:
         self.timeline.set_mask_frames(self.doc.masks.frames())
@@ -399,9 +408,14 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
     def set_tool(self, tool: str) -> None:
         if tool != "click":
             self.clear_clicks()
-        self.canvas.tool = tool
+        self.canvas.set_tool(tool)
         self.tool_actions[tool].setChecked(True)
-        self.canvas.update()
+        if tool == "polygon":
+            self.statusBar().showMessage(
+                "Polygon: click to add points; double-click, Enter or the first point closes it "
+                "(Alt: erase); Esc cancels", 8000)
+        else:
+            self.statusBar().clearMessage()
 
     def set_view_mode(self, mode: str) -> None:
         self.canvas.set_mode(mode)

@@ -7,7 +7,6 @@ downloads. Errors a user can cause arrive as one sentence and are shown with ``s
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 from PySide6.QtCore import QStandardPaths, QTimer
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from editor.document.job_settings import RunSnapshot, make_job, run_output_path, settings_of
+from editor.document.job_settings import RunSnapshot, make_job, settings_of
 from editor.document.model import ClipInfo
 from editor.document.project import SUFFIX, ProjectData, load_project, save_project
 from editor.jobs.worker import JobWorker, TaskWorker, running_threads, start_thread
@@ -30,7 +29,7 @@ Save, Discard, CancelBtn = (QMessageBox.StandardButton.Save, QMessageBox.Standar
 
 
 def app_home() -> Path:
-    """The editor's data folder (recovery file, sample, run outputs)."""
+    """The editor's data folder (recovery file, sample)."""
     env = os.environ.get("PROPAINTER_EDITOR_HOME")
     base = Path(env) if env else Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
     base.mkdir(parents=True, exist_ok=True)
@@ -44,7 +43,6 @@ class SessionMixin:
         self.worker_thread = None
         self.task: TaskWorker | None = None
         self.task_thread = None
-        self._run_serial = 0
         self._close_when_idle = False
         self._run_started = 0.0
         self.last_run_result = None
@@ -125,14 +123,26 @@ class SessionMixin:
         return True
 
     def _set_cache(self, clip: ClipInfo) -> None:
+        """Start decoding ``clip`` on threads: frames for the canvas, thumbnails for the timeline."""
         from editor.media import open_video
         from editor.widgets.frame_cache import FrameCache
+        from editor.widgets.thumbnails import ThumbnailLoader
 
-        if self.cache is not None:
-            self.cache.close()
+        self._close_decoders()
         self.cache = FrameCache(lambda p=clip.path: open_video(p), clip.num_frames, clip.width * clip.height * 3)
         self.cache.frameReady.connect(self._on_frame_ready)
         self.cache.failed.connect(self._on_decode_failed)
+        self.thumbs = ThumbnailLoader(lambda p=clip.path: open_video(p), self.timeline.THUMB_HEIGHT)
+        self.thumbs.thumbnailReady.connect(self.timeline.set_thumbnail)
+
+    def _close_decoders(self) -> None:
+        """Stop the open clip's decoding threads (nothing they made arrives afterwards)."""
+        if self.cache is not None:
+            self.cache.close()
+            self.cache = None
+        if self.thumbs is not None:
+            self.thumbs.close()
+            self.thumbs = None
 
     def open_sample(self) -> None:
         """Write the sample clip (and its masks) to the data folder in the background, then open it."""
@@ -301,12 +311,8 @@ class SessionMixin:
         if canvas is None and not self.doc.masks.frames():
             self.show_error("Nothing to remove", "no frame has a mask: paint over what should be removed, then run")
             return False
-        self._run_serial += 1
-        runs = app_home() / "runs"
-        runs.mkdir(exist_ok=True)
         snap = RunSnapshot(
             clip=self.doc.clip.path,
-            out=str(run_output_path(runs, self._run_serial)),
             masks=self.doc.masks.snapshot(range(self.doc.in_point, self.doc.out_point + 1)),
             frame_range=(self.doc.in_point, self.doc.out_point + 1),
             settings=settings_of(self.panel.settings()),
@@ -314,7 +320,6 @@ class SessionMixin:
             revision=self.doc.masks.revision,
         )
         self._run_range = (0, self.doc.num_frames) if canvas is not None else snap.frame_range
-        self._run_out = Path(snap.out)
         self.worker = JobWorker(lambda: make_job(snap), snap.revision)
         self.worker.progress.connect(self.panel.show_progress)
         self.worker.chunk_ready.connect(self._on_chunk)
@@ -349,7 +354,6 @@ class SessionMixin:
         if self.worker_thread is not None:
             self.worker_thread.wait()
         self.worker = self.worker_thread = None
-        self._run_out.unlink(missing_ok=True)
         self.panel.show_finished(cancelled, time.monotonic() - self._run_started)
         self._update_enabled()
         self.runFinished.emit(cancelled)
@@ -494,9 +498,7 @@ class SessionMixin:
         """Stop timers and threads; remove the recovery file (this is a clean exit)."""
         self.play_timer.stop()
         self.autosave_timer.stop()
-        if self.cache is not None:
-            self.cache.close()
-            self.cache = None
+        self._close_decoders()
         self.stop_sam()
         for t in running_threads():
             t.wait(5000)

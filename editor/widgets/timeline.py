@@ -1,14 +1,16 @@
-"""The timeline: a ruler to scrub, the in/out range, ticks for frames with masks, clicked
-objects' keyframes and flagged frames, and a band for frames with results (green current,
-orange stale). A view: it holds copies of what it draws
-and reports ``scrubbed(frame)``."""
+"""The timeline: a ruler to scrub, a strip of frame thumbnails, the in/out range, ticks for
+frames with masks, clicked objects' keyframes (diamonds) and flagged frames (red), and a band
+for frames with results (green current, orange stale). A view: it holds copies of what it
+draws, reports ``scrubbed(frame)`` and asks for the thumbnails it lacks with
+``thumbnailsWanted(frames)`` (decoded elsewhere, handed back by
+:meth:`TimelineWidget.set_thumbnail`)."""
 
 from __future__ import annotations
 
 from fractions import Fraction
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 
@@ -23,13 +25,19 @@ def timecode(frame: int, fps: Fraction) -> str:
 
 class TimelineWidget(QWidget):
     scrubbed = Signal(int)
+    thumbnailsWanted = Signal(list)  # frames whose thumbnails the strip lacks
 
     MARGIN = 10
+    THUMB_TOP = 24
+    THUMB_HEIGHT = 40
+    #: One thumbnail per this many pixels of track, about.
+    THUMB_SLOT = 72
+    HEIGHT = 100
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("timeline")
-        self.setMinimumHeight(72)
+        self.setMinimumHeight(self.HEIGHT)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.num_frames = 0
         self.fps = Fraction(25)
@@ -40,18 +48,55 @@ class TimelineWidget(QWidget):
         self.results: dict[int, bool] = {}  # frame -> fresh
         self.keyframes: list[int] = []  # clicked objects' keyframes
         self.flags: dict[int, str] = {}  # frames where an object's propagation stopped
+        self.thumbnails: dict[int, QImage] = {}
+        self._asked: list[int] = []
         self._dragging = False
 
-    def sizeHint(self):
-        from PySide6.QtCore import QSize
-
-        return QSize(600, 72)
+    def sizeHint(self) -> QSize:
+        return QSize(600, self.HEIGHT)
 
     def set_clip(self, num_frames: int, fps: Fraction) -> None:
         self.num_frames, self.fps = num_frames, fps
         self.current, self.in_point, self.out_point = 0, 0, max(0, num_frames - 1)
         self.mask_frames, self.results = set(), {}
+        self.thumbnails, self._asked = {}, []
+        self._ask_thumbnails()
         self.update()
+
+    # ---- thumbnails ---------------------------------------------------------------------------
+    def _slots(self) -> tuple[int, float]:
+        """(count, width) of the thumbnail slots tiling the track."""
+        _, w = self._span()
+        count = max(1, round(w / self.THUMB_SLOT))
+        return count, w / count
+
+    def thumbnail_frames(self) -> list[int]:
+        """The frames the strip shows at this width, one per slot (sorted, no repeats)."""
+        if not self.num_frames:
+            return []
+        x0, _ = self._span()
+        count, slot = self._slots()
+        return sorted({self.frame_at(x0 + (k + 0.5) * slot) for k in range(count)})
+
+    def _ask_thumbnails(self) -> None:
+        frames = self.thumbnail_frames()
+        if frames != self._asked:
+            self._asked = frames
+            missing = [f for f in frames if f not in self.thumbnails]
+            if missing:
+                self.thumbnailsWanted.emit(missing)
+
+    def set_thumbnail(self, frame: int, image: QImage) -> None:
+        """Store the thumbnail of ``frame``; ones of other widths are dropped when many pile up."""
+        self.thumbnails[frame] = image
+        if len(self.thumbnails) > 4 * len(self._asked):
+            keep = set(self._asked)
+            self.thumbnails = {f: im for f, im in self.thumbnails.items() if f in keep}
+        self.update()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._ask_thumbnails()
 
     def set_current(self, frame: int) -> None:
         if frame != self.current:
@@ -118,10 +163,14 @@ class TimelineWidget(QWidget):
             return
         h = self.height()
         x0, w = self._span()
-        # in/out range
+        # in/out range; thumbnails outside it are dimmed
         a, _ = self._cell(self.in_point)
         b, step = self._cell(self.out_point)
         p.fillRect(QRectF(a, 0, b + step - a, h), QColor(60, 80, 120, 110))
+        self._draw_thumbnails(p)
+        dim = QColor(20, 20, 24, 150)
+        p.fillRect(QRectF(x0, self.THUMB_TOP, a - x0, self.THUMB_HEIGHT), dim)
+        p.fillRect(QRectF(b + step, self.THUMB_TOP, x0 + w - b - step, self.THUMB_HEIGHT), dim)
         p.setPen(QPen(QColor(110, 160, 255), 2))
         p.drawLine(int(a), 0, int(a), h)
         p.drawLine(int(b + step), 0, int(b + step), h)
@@ -137,23 +186,27 @@ class TimelineWidget(QWidget):
             p.drawLine(int(x), 0, int(x), 10 if big else 5)
             if big:
                 p.drawText(int(x) + 3, 20, timecode(f, self.fps) if self.num_frames > rate else str(f))
-        # mask ticks
+        # mask ticks, under the thumbnails
         p.setPen(Qt.PenStyle.NoPen)
+        ticks = self.THUMB_TOP + self.THUMB_HEIGHT + 4
         for f in self.mask_frames:
             cx, step = self._cell(f)
-            p.fillRect(QRectF(cx, 28, max(1.5, step - 0.5), 14), QColor(255, 40, 90))
+            p.fillRect(QRectF(cx, ticks, max(1.5, step - 0.5), 10), QColor(255, 40, 90))
         # keyframes (yellow diamonds) and flagged frames (red triangles) of clicked objects
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        p.setPen(QPen(QColor(20, 20, 20), 1))
+        y = ticks + 5
         for f in self.keyframes:
             cx, step = self._cell(f)
             x = cx + step / 2
             p.setBrush(QColor(255, 210, 60))
-            p.drawPolygon(QPolygonF([QPointF(x, 24), QPointF(x + 5, 30), QPointF(x, 36), QPointF(x - 5, 30)]))
+            p.drawPolygon(QPolygonF([QPointF(x, y - 7), QPointF(x + 6, y), QPointF(x, y + 7), QPointF(x - 6, y)]))
         for f in self.flags:
             cx, step = self._cell(f)
             x = cx + step / 2
             p.setBrush(QColor(255, 60, 60))
-            p.drawPolygon(QPolygonF([QPointF(x - 5, 42), QPointF(x + 5, 42), QPointF(x, 50)]))
+            p.drawPolygon(QPolygonF([QPointF(x - 6, y - 6), QPointF(x + 6, y - 6), QPointF(x, y + 6)]))
+        p.setPen(Qt.PenStyle.NoPen)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         # results band
         for f, fresh in self.results.items():
@@ -163,3 +216,23 @@ class TimelineWidget(QWidget):
         x = self.x_of(self.current)
         p.setPen(QPen(QColor(255, 255, 255), 2))
         p.drawLine(int(x), 0, int(x), h)
+
+    def _draw_thumbnails(self, p: QPainter) -> None:
+        """Each slot shows its frame's thumbnail scaled to cover it (centre kept), or a blank."""
+        x0, _ = self._span()
+        count, slot = self._slots()
+        top, th = self.THUMB_TOP, self.THUMB_HEIGHT
+        for k in range(count):
+            target = QRectF(x0 + k * slot, top, slot, th)
+            image = self.thumbnails.get(self.frame_at(target.center().x()))
+            if image is None:
+                p.fillRect(target, QColor(44, 44, 50))
+                continue
+            iw, ih = image.width(), image.height()
+            scale = max(target.width() / iw, target.height() / ih)
+            sw, sh = target.width() / scale, target.height() / scale
+            p.drawImage(target, image, QRectF((iw - sw) / 2, (ih - sh) / 2, sw, sh))
+        p.setPen(QPen(QColor(20, 20, 24), 1))
+        for k in range(1, count):
+            x = x0 + k * slot
+            p.drawLine(QPointF(x, top), QPointF(x, top + th))

@@ -7,7 +7,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from editor.document.masks import MaskStore, Stroke, apply_stamp, dab
+from editor.document.masks import MaskStore, Stroke, apply_stamp, dab, polygon_stamp
 from editor.document.model import ClipInfo, Document
 from editor.document.project import ProjectData, load_project, save_project
 from models.errors import InputError
@@ -133,3 +133,14 @@ def test_expansion_plans_a_canvas():
     assert (c.width, c.height) == (96, 96)
     doc.undo_stack.undo()
     assert doc.canvas() is None
+
+
+def test_polygon_stamp_fills_inside_and_is_cut_to_the_frame():
+    box, stamp = polygon_stamp([(10, 10), (30, 10), (10, 30)], 40, 50)  # a right triangle
+    assert box == (10, 31, 10, 31)
+    assert stamp[2, 2] == 255 and stamp[18, 2] == 255 and stamp[18, 18] == 0  # beyond the hypotenuse
+    box, stamp = polygon_stamp([(-10, -10), (20, -10), (20, 20), (-10, 20)], 40, 50)
+    assert box == (0, 21, 0, 21) and (stamp == 255).all()
+    assert polygon_stamp([(60, 0), (80, 0), (70, 10)], 40, 50) is None  # outside the frame
+    with pytest.raises(ValueError, match="at least 3 points"):
+        polygon_stamp([(0, 0), (5, 5)], 40, 50)

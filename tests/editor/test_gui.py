@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from editor.document.project import load_project
 from editor.export import ExportSettings
+from editor.jobs.worker import running_threads
 from editor.media import open_video
 
 Yes, No = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
@@ -97,6 +98,58 @@ def test_eraser_removes_part_of_the_mask(opened, qtbot):
     assert w.doc.undo_stack.undoText() == "Eraser Stroke"
 
 
+def click(qtbot, window, x: float, y: float, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    qtbot.mouseClick(window.canvas, Qt.MouseButton.LeftButton, modifier, widget_point(window, x, y))
+
+
+def test_polygon_tool_fills_inside_as_one_undo_step(opened, qtbot):
+    w = opened
+    w.activateWindow()
+    qtbot.keyClick(w.canvas, Qt.Key.Key_P)
+    assert w.canvas.tool == "polygon" and w.tool_actions["polygon"].isChecked()
+    for x, y in ((20, 10), (70, 10), (70, 50)):
+        click(qtbot, w, x, y)
+    assert len(w.canvas.polygon_points()) == 3 and w.doc.masks.frames() == []
+    assert not w.canvas.grab().isNull()  # the outline in progress is drawn
+    qtbot.mouseDClick(w.canvas, Qt.MouseButton.LeftButton, pos=widget_point(w, 20, 50))
+    assert w.canvas.polygon_points() == []
+    m = w.doc.masks.mask(0)
+    assert m[30, 45] == 255 and m[12, 22] == 255 and m[48, 68] == 255
+    assert m[5, 45] == 0 and m[30, 80] == 0 and m[58, 45] == 0
+    assert w.doc.masks.frames() == [0] and w.doc.undo_stack.count() == 1
+    assert w.doc.undo_stack.undoText() == "Polygon"
+    w.doc.undo_stack.undo()
+    assert w.doc.masks.frames() == []
+    w.doc.undo_stack.redo()
+    assert w.doc.masks.mask(0)[30, 45] == 255
+
+
+def test_polygon_closes_on_its_first_point_or_enter_erases_with_alt_and_escape_cancels(opened, qtbot):
+    w = opened
+    paint_watermark(w, qtbot)  # a rectangle (60, 40)-(80, 56) on all frames
+    w.set_tool("polygon")
+    w.canvas.setFocus()
+    for x, y in ((55, 35), (70, 35), (70, 60), (55, 60)):
+        click(qtbot, w, x, y)
+    click(qtbot, w, 55, 35, Qt.KeyboardModifier.AltModifier)  # back on the first point: close, erasing
+    assert w.doc.undo_stack.undoText() == "Polygon on All Frames"
+    for f in (0, 7):
+        m = w.doc.masks.mask(f)
+        assert m[48, 65] == 0 and m[48, 75] == 255
+    for x, y in ((5, 5), (30, 5)):
+        click(qtbot, w, x, y)
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Return)  # two vertices: nothing to close yet
+    assert len(w.canvas.polygon_points()) == 2
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Escape)
+    assert w.canvas.polygon_points() == [] and w.doc.undo_stack.count() == 2
+    w.set_scope("frame")
+    for x, y in ((5, 5), (30, 5), (30, 30)):
+        click(qtbot, w, x, y)
+    qtbot.keyClick(w.canvas, Qt.Key.Key_Return)
+    assert w.doc.undo_stack.undoText() == "Polygon" and w.doc.masks.mask(0)[10, 20] == 255
+    assert w.doc.masks.mask(1)[10, 20] == 0
+
+
 def test_paint_on_all_frames_ticks_every_frame(opened, qtbot):
     w = opened
     paint_watermark(w, qtbot)
@@ -144,6 +197,36 @@ def test_scrubbing_the_timeline_and_playback(opened, qtbot):
     assert not w.play_timer.isActive()
 
 
+def test_timeline_shows_thumbnails_decoded_off_the_gui_thread(opened, qtbot, tiny_sample):
+    w = opened
+    t = w.timeline
+    wanted = t.thumbnail_frames()
+    assert 2 <= len(wanted) <= t.width() / 60 + 1  # about one per 60-100 px of track
+    qtbot.waitUntil(lambda: set(wanted) <= set(t.thumbnails), timeout=10000)
+    src = open_video(w.doc.clip.path)
+    for f in wanted:
+        img = t.thumbnails[f]
+        assert (img.width(), img.height()) == (60, 40)  # 96x64 frames, 40 px high
+        px = img.pixelColor(30, 20)
+        want = src.frame(f)[30:34, 46:50].reshape(-1, 3).mean(axis=0)
+        assert np.abs(np.array([px.red(), px.green(), px.blue()]) - want).max() < 40
+    strip = t.grab().toImage()
+    assert strip.pixelColor(int(t.x_of(wanted[1])), t.THUMB_TOP + 20) != strip.pixelColor(2, t.THUMB_TOP + 20)
+    # a narrower timeline wants fewer thumbnails, all of them already decoded or on the way
+    w.resize(700, 700)
+    qtbot.waitUntil(lambda: set(t.thumbnail_frames()) <= set(t.thumbnails), timeout=10000)
+    assert len(t.thumbnail_frames()) < len(wanted)
+    # replacing the clip drops the old pictures and stops the old thread
+    old, old_images = w.thumbs, dict(t.thumbnails)
+    with qtbot.waitSignal(w.frameShown, timeout=10000):
+        assert w.open_clip(str(tiny_sample.clip))
+    assert w.thumbs is not old and not old._thread.isRunning()
+    assert not any(t.thumbnails.get(f) is im for f, im in old_images.items())
+    qtbot.waitUntil(lambda: set(t.thumbnail_frames()) <= set(t.thumbnails), timeout=10000)
+    w.shutdown()
+    assert w.thumbs is None and not running_threads()
+
+
 def test_zoom_and_view_modes(opened, qtbot):
     w = opened
     z = w.canvas.zoom
@@ -174,7 +257,7 @@ def test_run_shows_chunk_previews_before_it_finishes(opened, qtbot):
     assert np.array_equal(res[:20], src[:20])
     assert not np.array_equal(res[40:57, 60:81], src[40:57, 60:81])
     assert w.panel.stage.text().startswith("Done")
-    assert not Path(w._run_out).exists()  # the run's temporary output is removed
+    assert not list(Path(w.recovery_path().parent).rglob("*.mp4"))  # a preview run writes no video
 
 
 def test_cancel_second_run_keeps_finished_chunks_and_marks_stale(opened, qtbot):

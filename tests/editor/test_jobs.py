@@ -111,6 +111,25 @@ def test_range_processes_only_its_frames_and_keeps_the_rest(clip, tmp_path):
     assert all(b.done >= a.done for a, b in zip(progress, progress[1:]))
 
 
+def test_a_job_without_output_yields_every_frame_as_events_and_writes_nothing(clip, tmp_path, monkeypatch):
+    path, src = clip
+    monkeypatch.chdir(tmp_path)
+    mask = box_mask(128, 96, 20, 20, 100, 80)
+    events = []
+    res = run_job(Job(path, None, {i: mask for i in range(12)}, FillEngine(), (3, 9), JobSettings(crop=False)),
+                  on_event=events.append)
+    chunks = [e for e in events if isinstance(e, JobChunk)]
+    frames = [f for c in chunks for f in c.frames]
+    assert [i for c in chunks for i in range(c.start, c.stop)] == list(range(12))
+    for i, f in enumerate(frames):
+        if 3 <= i < 9:
+            assert np.array_equal(f[mask == 0], src[i][mask == 0]) and (f[mask != 0] == FILL).all()
+        else:
+            assert np.array_equal(f, src[i])
+    assert res.out is None and res.num_frames == 12 and res.audio_copied == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip"]
+
+
 def test_cancel_leaves_no_file_under_the_output_name(clip, tmp_path):
     path, _ = clip
     calls = []

@@ -1,16 +1,19 @@
-"""The writer's safety rules: temporary name, abort, overwrite, bad codecs, disk full."""
+"""The writer's safety rules: temporary name, abort, overwrite, bad codecs, disk full; the
+audio of an exported range."""
 
 from __future__ import annotations
 
 import errno
 import os
 
+import av
 import numpy as np
 import pytest
 
 import editor.media.writer as writer_module
 from editor.errors import OutputError
 from editor.media import VideoWriter, open_video
+from editor.media.audio import write_audio
 from tests.editor.test_media_support import H, W, smooth_frames, write_clip
 
 
@@ -165,3 +168,54 @@ def test_wrong_frame_shape_is_a_programming_error(tmp_path):
         with pytest.raises(ValueError, match=r"\(48, 64, 3\)"):
             w.write(np.zeros((H, W + 1, 3), np.uint8))
         w.write(np.zeros((H, W), np.uint8))  # grey is accepted
+
+
+def two_tone_clip(tmp_path, n: int = 48, fps: int = 24, rate: int = 48_000, switch: float = 0.5):
+    """An mp4 (or its audio) whose tone is 440 Hz before ``switch`` seconds and 1500 Hz after."""
+    t = np.arange(int(rate * n / fps), dtype=np.float32) / rate
+    tone = 0.3 * np.sin(2 * np.pi * np.where(t < switch, 440.0, 1500.0) * t)
+    write_audio(tmp_path / "tone.m4a", tone[None].astype(np.float32), rate)
+    return write_clip(tmp_path / "src.mp4", smooth_frames(n), fps=fps, audio_from=tmp_path / "tone.m4a")
+
+
+def audio_span(path) -> tuple[float, float, np.ndarray, int]:
+    """(first packet start, last packet end) in seconds, the decoded mono samples and their rate."""
+    with av.open(str(path)) as c:
+        a = c.streams.audio[0]
+        packets = [p for p in c.demux(a) if p.size]
+        first = float(packets[0].pts * a.time_base)
+        last = float((packets[-1].pts + packets[-1].duration) * a.time_base)
+    with av.open(str(path)) as c:
+        samples = np.concatenate([f.to_ndarray().reshape(-1, f.samples)[0] for f in c.decode(audio=0)])
+        rate = c.streams.audio[0].sample_rate
+    return first, last, samples, rate
+
+
+def dominant_hz(samples: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / rate)[spectrum.argmax()])
+
+
+@pytest.mark.parametrize("name,codec,copied", [("range.mp4", "h264", True), ("range.webm", "vp9", False)])
+def test_a_range_export_keeps_the_audio_of_that_range(tmp_path, name, codec, copied):
+    from editor.export import ExportSettings, export_video
+
+    src = two_tone_clip(tmp_path)
+    out = tmp_path / name
+    settings = ExportSettings(out=str(out), codec=codec, frame_range=(12, 32), audio=True)
+    export_video(str(src), settings, lambda i: None, lambda i: None, None, lambda *a: None, lambda: False)
+    first, last, samples, rate = audio_span(out)
+    audio_frame = 1024 / 48_000 if copied else 960 / 48_000  # AAC copied, Opus re-encoded
+    assert -audio_frame - 1e-3 <= first <= audio_frame + 1e-3
+    assert abs(last - 20 / 24) <= 2 * audio_frame
+    # the audio is the 1500 Hz part (source time 0.5 s on), not the 440 Hz start of the clip
+    skip = int(0.05 * rate)
+    assert abs(dominant_hz(samples[skip:skip + rate // 4], rate) - 1500) < 40
+    with open_video(out) as r:
+        assert r.info.num_frames == 20 and len(r.info.audio) == 1
+
+
+def test_audio_start_must_not_be_negative(tmp_path):
+    src = two_tone_clip(tmp_path, n=12)
+    with pytest.raises(ValueError, match="0 seconds or more"):
+        VideoWriter(tmp_path / "o.mp4", W, H, 24, audio_from=src, audio_start=-1.0)
