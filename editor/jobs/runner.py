@@ -27,7 +27,7 @@ import itertools
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, Union
@@ -520,21 +520,29 @@ def run_job(
         def cancelled() -> bool:
             return cancel is not None and bool(cancel())
 
+        def copy_untouched(source: Iterable[np.ndarray], count: int) -> None:
+            """Write ``count`` frames outside the range as they are (placed on the canvas when
+            expanding), in preview chunks of 16."""
+            nonlocal written
+            chunk: list[np.ndarray] = []
+            for k, frame in enumerate(source):
+                if canvas is not None:
+                    frame = canvas.place(frame)
+                writer.write(frame)
+                chunk.append(frame)
+                written += 1
+                if len(chunk) == 16 or k == count - 1:
+                    emit(JobChunk(written - len(chunk), chunk))
+                    chunk = []
+                    progress()
+                    if cancelled() and written < n:
+                        raise Cancelled(f"cancelled after {written} of {n} frames; nothing was saved")
+
         try:
             frames = reader.iter_frames(0, n)
             # 1. frames before the range, untouched
             stage = ("copy", 0, start)
-            chunk: list[np.ndarray] = []
-            for i, frame in enumerate(itertools.islice(frames, start)):
-                writer.write(frame)
-                chunk.append(frame)
-                written += 1
-                if len(chunk) == 16 or i == start - 1:
-                    emit(JobChunk(written - len(chunk), chunk))
-                    chunk = []
-                    progress()
-                    if cancelled():
-                        raise Cancelled(f"cancelled after {written} of {n} frames; nothing was saved")
+            copy_untouched(itertools.islice(frames, start), start)
             # 2. the range, through the engine (or untouched when the masks are empty)
             if passthrough:
                 stop = start  # the loop below copies the range with the rest
@@ -592,19 +600,7 @@ def run_job(
                     raise RuntimeError(f"engine {job.engine!r} returned frames up to {expected}, expected {stop}")
             # 3. frames after the range, untouched
             stage = ("copy", 0, n - stop)
-            chunk = []
-            for i, frame in enumerate(frames, stop):
-                if canvas is not None:
-                    frame = canvas.place(frame)
-                writer.write(frame)
-                chunk.append(frame)
-                written += 1
-                if len(chunk) == 16 or i == n - 1:
-                    emit(JobChunk(written - len(chunk), chunk))
-                    chunk = []
-                    progress()
-                    if cancelled() and written < n:
-                        raise Cancelled(f"cancelled after {written} of {n} frames; nothing was saved")
+            copy_untouched(frames, n - stop)
             if written != n:
                 raise MediaError(
                     f"{clip} gave {written} frames but announced {n}; the file may be truncated: re-encode it."

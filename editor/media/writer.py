@@ -10,9 +10,11 @@ unless ``overwrite=True``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -282,17 +284,11 @@ class VideoWriter:
                 f"frame must be uint8 ({self.height}, {self.width}, 3) or ({self.height}, "
                 f"{self.width}), got {frame.dtype} {frame.shape}"
             )
-        try:
+        with self._aborting_on_error():
             if self.spec.name == "png":
                 self._write_png(frame)
             else:
                 self._write_video(frame)
-        except OutputError:
-            self.abort()
-            raise
-        except (OSError, av.FFmpegError) as exc:
-            self.abort()
-            raise self._as_output_error(exc) from None
         self.frames_written += 1
 
     def _write_png(self, frame: np.ndarray) -> None:
@@ -334,6 +330,19 @@ class VideoWriter:
         assert self._container is not None
         self._container.mux(pkt)
 
+    @contextlib.contextmanager
+    def _aborting_on_error(self) -> Iterator[None]:
+        """Any failure inside drops the partial output (nothing under the final name) and
+        arrives as an :class:`OutputError` a user can act on."""
+        try:
+            yield
+        except OutputError:
+            self.abort()
+            raise
+        except (OSError, av.FFmpegError) as exc:
+            self.abort()
+            raise self._as_output_error(exc) from None
+
     def _as_output_error(self, exc: BaseException) -> OutputError:
         if _disk_error(exc):
             return OutputError(
@@ -350,7 +359,7 @@ class VideoWriter:
         """Finish the file and rename it to its final name. Safe to call twice."""
         if self._closed:
             return
-        try:
+        with self._aborting_on_error():
             if self.frames_written == 0:
                 raise OutputError(
                     f"No frames were written to {self.path}; nothing was saved."
@@ -370,12 +379,6 @@ class VideoWriter:
                 if self.path.is_dir():
                     shutil.rmtree(self.path)
             os.replace(self.temp_path, self.path)
-        except OutputError:
-            self.abort()
-            raise
-        except (OSError, av.FFmpegError) as exc:
-            self.abort()
-            raise self._as_output_error(exc) from None
         self._closed = True
 
     def _frame_duration(self) -> float:

@@ -17,43 +17,64 @@ from PySide6.QtCore import QObject, QThread, Signal
 from editor.jobs.worker import register_thread
 
 
-class _Prefetcher(QThread):
-    def __init__(self, cache: "FrameCache"):
+class ReaderThread(QThread):
+    """A QThread that opens its own video reader with ``opener()``, hands it to :meth:`work`,
+    and closes it however ``work`` ends; errors go to :meth:`failed` (one message each)."""
+
+    def __init__(self, opener: Callable[[], Any], name: str):
         super().__init__()
-        self.setObjectName("frame-prefetch")
-        self.cache = cache
+        self.setObjectName(name)
+        self._opener = opener
 
     def run(self) -> None:
-        c = self.cache
         reader = None
         try:
-            reader = c._opener()
-            while True:
-                with c._cond:
-                    while c._target is None and not c._stop:
-                        c._cond.wait()
-                    if c._stop:
-                        return
-                    target, c._target = c._target, None
-                order = [target] + [target + k for k in range(1, c.ahead + 1)] + [target - 1]
-                for i in order:
-                    if c._stop or (c._target is not None and i != target):
-                        break  # a newer request wins
-                    if not 0 <= i < c.num_frames or c.contains(i):
-                        if i == target:
-                            c.frameReady.emit(i)
-                        continue
-                    frame = np.asarray(reader.frame(i))
-                    c._put(i, frame)
-                    c.frameReady.emit(i)
+            reader = self._opener()
+            self.work(reader)
         except Exception as exc:  # decoding errors reach the GUI as one message
-            c.failed.emit(str(exc) or type(exc).__name__)
+            self.failed(str(exc) or type(exc).__name__)
         finally:
             if reader is not None:
                 try:
                     reader.close()
                 except Exception:
                     pass
+
+    def work(self, reader: Any) -> None:
+        raise NotImplementedError
+
+    def failed(self, message: str) -> None:
+        raise NotImplementedError
+
+
+class _Prefetcher(ReaderThread):
+    def __init__(self, cache: "FrameCache"):
+        super().__init__(cache._opener, "frame-prefetch")
+        self.cache = cache
+
+    def work(self, reader: Any) -> None:
+        c = self.cache
+        while True:
+            with c._cond:
+                while c._target is None and not c._stop:
+                    c._cond.wait()
+                if c._stop:
+                    return
+                target, c._target = c._target, None
+            order = [target] + [target + k for k in range(1, c.ahead + 1)] + [target - 1]
+            for i in order:
+                if c._stop or (c._target is not None and i != target):
+                    break  # a newer request wins
+                if not 0 <= i < c.num_frames or c.contains(i):
+                    if i == target:
+                        c.frameReady.emit(i)
+                    continue
+                frame = np.asarray(reader.frame(i))
+                c._put(i, frame)
+                c.frameReady.emit(i)
+
+    def failed(self, message: str) -> None:
+        self.cache.failed.emit(message)
 
 
 class FrameCache(QObject):

@@ -15,10 +15,11 @@ from typing import Any, Callable
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from editor.jobs.worker import register_thread
+from editor.widgets.frame_cache import ReaderThread
 
 log = logging.getLogger(__name__)
 
@@ -31,33 +32,24 @@ def thumbnail(frame: np.ndarray, height: int) -> QImage:
     return QImage(small.data, width, height, small.strides[0], QImage.Format.Format_RGB888).copy()
 
 
-class _Decoder(QThread):
+class _Decoder(ReaderThread):
     def __init__(self, loader: "ThumbnailLoader"):
-        super().__init__()
-        self.setObjectName("thumbnails")
+        super().__init__(loader._opener, "thumbnails")
         self.loader = loader
 
-    def run(self) -> None:
+    def work(self, reader: Any) -> None:
         lo = self.loader
-        reader = None
-        try:
-            reader = lo._opener()
-            while True:
-                with lo._cond:
-                    while not lo._wanted and not lo._stop:
-                        lo._cond.wait()
-                    if lo._stop:
-                        return
-                    frame = lo._wanted.pop(0)
-                lo._decoded.emit(frame, thumbnail(np.asarray(reader.frame(frame)), lo.height))
-        except Exception as exc:  # the frame cache reports decoding errors to the user
-            log.warning("timeline thumbnails stopped: %s", exc)
-        finally:
-            if reader is not None:
-                try:
-                    reader.close()
-                except Exception:
-                    pass
+        while True:
+            with lo._cond:
+                while not lo._wanted and not lo._stop:
+                    lo._cond.wait()
+                if lo._stop:
+                    return
+                frame = lo._wanted.pop(0)
+            lo._decoded.emit(frame, thumbnail(np.asarray(reader.frame(frame)), lo.height))
+
+    def failed(self, message: str) -> None:  # the frame cache reports decoding errors to the user
+        log.warning("timeline thumbnails stopped: %s", message)
 
 
 class ThumbnailLoader(QObject):
