@@ -7,6 +7,9 @@
   default, fp32 elsewhere. **fp16 asked for on a CPU or MPS device falls back to fp32** (as
   the authors' script does on CPU: half-precision convolutions there are slow or missing);
   :func:`fp16_note` gives the sentence to show the user.
+* ``trim_heap()`` hands memory the process freed back to the system (glibc's
+  ``malloc_trim``); the pipeline calls it between chunks so that the CPU's resident memory
+  follows what is really in use instead of glibc's high-water mark.
 * ``free_memory_bytes`` is what a job may use: CUDA free memory plus what PyTorch's caching
   allocator holds but does not use; system RAM available (``MemAvailable``, capped by a
   cgroup limit) on the CPU and on MPS, whose memory is the system's.
@@ -24,6 +27,24 @@ import torch
 from .errors import DeviceError
 
 log = logging.getLogger(__name__)
+
+_MALLOC_TRIM = None  # glibc's malloc_trim, looked up on first use (False where there is none)
+
+
+def trim_heap() -> bool:
+    """Return freed heap memory to the operating system where the C library can (glibc);
+    True when it did. Costs about a millisecond; a no-op on macOS, Windows and musl."""
+    global _MALLOC_TRIM
+    if _MALLOC_TRIM is None:
+        _MALLOC_TRIM = False
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                _MALLOC_TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+            except (OSError, AttributeError):
+                pass
+    return bool(_MALLOC_TRIM and _MALLOC_TRIM(0))
 
 _NAME = re.compile(r"^(auto|cpu|mps|cuda)(?::(\d+))?$")
 

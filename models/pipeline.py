@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .config import ProPainterConfig
+from .device import trim_heap
 from .errors import Cancelled, InputError
 from .events import Event, FramesReady, Progress
 from .flow_completion import RecurrentFlowCompleteNet
@@ -231,8 +232,10 @@ class ProPainterPipeline:
                 t0 = time.perf_counter()
                 frames = torch.stack([src.frame[g(i)] for i in range(c.start, c.stop)])
                 ff, fb = bidirectional_flows(self.raft, frames, cfg.raft_iter)
-                for k in range(c.stop - c.start - 1):
-                    gt_f[c.start + k], gt_b[c.start + k] = ff[k], fb[k]
+                for k in range(c.stop - c.start - 1):  # copies: a dropped frame frees its memory
+                    gt_f[c.start + k], gt_b[c.start + k] = ff[k].clone(), fb[k].clone()
+                del ff, fb
+                trim_heap()
                 self.times.raft += time.perf_counter() - t0
                 raft_next += 1
                 yield_progress.append(Progress("optical flow", offset + min(c.stop, t), stop))
@@ -248,12 +251,14 @@ class ProPainterPipeline:
                 fm = torch.stack([src.flow_mask[g(i)] for i in range(c.start, c.stop + 1)])[None].to(self.dtype)
                 pf, pb = self.flow_completion.complete(ff, fb, fm)
                 for i in range(c.keep_start, c.keep_stop):
-                    pred_f[i], pred_b[i] = pf[0, i - c.start], pb[0, i - c.start]
+                    pred_f[i], pred_b[i] = pf[0, i - c.start].clone(), pb[0, i - c.start].clone()
                     if self.collected_flows is not None and i < t - 1:
                         self.collected_flows[offset + i] = (pred_f[i].float().cpu(), pred_b[i].float().cpu())
                 low = plan.fc_chunks[fc_next + 1].start if fc_next + 1 < len(plan.fc_chunks) else n
                 gt_f.drop_below(low)
                 gt_b.drop_below(low)
+                del pf, pb, ff, fb, fm
+                trim_heap()
                 self.times.flow_completion += time.perf_counter() - t0
                 fc_next += 1
                 yield_progress.append(Progress("flow completion", offset + min(c.keep_stop + 1, t), stop))
@@ -271,7 +276,9 @@ class ProPainterPipeline:
                 prop, um = propagate_images(frames * (1 - masks), ff, fb, masks, "nearest")
                 done = frames * (1 - masks) + prop * masks
                 for i in range(c.keep_start, c.keep_stop):
-                    upd[i], upd_mask[i] = done[0, i - c.start], um[0, i - c.start]
+                    upd[i], upd_mask[i] = done[0, i - c.start].clone(), um[0, i - c.start].clone()
+                del frames, masks, ff, fb, prop, um, done
+                trim_heap()
                 self.times.propagation += time.perf_counter() - t0
                 ip_next += 1
                 yield_progress.append(Progress("propagation", offset + min(c.keep_stop, t), stop))
@@ -289,6 +296,7 @@ class ProPainterPipeline:
             t0 = time.perf_counter()
             nb = list(win.neighbors)
             pred = self._window(ids, nb, upd, upd_mask, src, g, pred_f, pred_b, enc_cache)
+            trim_heap()
             self.times.transformer += time.perf_counter() - t0
             t0 = time.perf_counter()
             pred_u8 = ((pred.float() + 1) / 2).cpu().permute(0, 2, 3, 1).numpy() * 255

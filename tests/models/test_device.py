@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 import torch
 
@@ -150,3 +153,20 @@ def test_describe(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: Props())
     assert dev.describe("cuda:0") == "cuda:0 (Fake GPU, 8.0 GiB)"
     assert dev.describe("cpu") == "cpu"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
+def test_trim_heap_gives_freed_memory_back_to_the_system():
+    """Memory freed in the middle of the heap stays resident until trimmed (what made the
+    pipeline's resident memory follow its high-water mark)."""
+    def rss_mib() -> float:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    blocks = [bytearray(60_000) for _ in range(3000)]  # ~170 MiB of heap, under the mmap threshold
+    keep = bytearray(100_000)  # allocated last: the heap's top cannot shrink past it
+    del blocks
+    before = rss_mib()
+    assert dev.trim_heap() is True
+    assert before - rss_mib() > 100
+    del keep
