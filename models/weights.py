@@ -431,7 +431,10 @@ def _describe_unloadable(path: Path) -> str:
 def _read_state_dict(spec: CheckpointSpec, path: Path, map_location) -> dict[str, torch.Tensor]:
     folder = path.parent
     try:
-        obj = torch.load(path, weights_only=True, map_location=map_location)
+        try:  # mapped, not read into the heap: loading costs the weights' size once, not twice
+            obj = torch.load(path, weights_only=True, map_location=map_location, mmap=True)
+        except RuntimeError:  # a legacy (pre-zip) checkpoint cannot be mapped
+            obj = torch.load(path, weights_only=True, map_location=map_location)
     except Exception:  # torch raises many kinds here; none of them is the user's to read
         raise WeightsError(
             f"{spec.file_name} in {folder} {_describe_unloadable(path)}: "

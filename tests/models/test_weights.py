@@ -127,6 +127,14 @@ def test_loads_a_plain_state_dict_and_records_its_hash(tmp_path):
     weights.load_checkpoint("propainter", TinyGenerator(), tmp_path)  # checked and accepted
 
 
+def test_a_legacy_format_checkpoint_loads_too(tmp_path):
+    """Checkpoints are memory-mapped when they can be; the pre-zip format cannot, and loads read."""
+    src = TinyGenerator()
+    torch.save(src.state_dict(), tmp_path / "ProPainter.pth", _use_new_zipfile_serialization=False)
+    dst = weights.load_checkpoint("propainter", TinyGenerator(), tmp_path)
+    torch.testing.assert_close(dst.decoder.weight, src.decoder.weight)
+
+
 def test_module_prefix_is_stripped_for_raft(tmp_path):
     src = TinyFlow()
     src.cnet.running_mean.fill_(0.25)
