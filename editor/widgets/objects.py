@@ -59,6 +59,7 @@ class ObjectsMixin:
         self.canvas.boxDrawn.connect(self.set_box)
         self.canvas.escapePressed.connect(self.clear_clicks)
         self.doc.objectsChanged.connect(self._on_objects_changed)
+        self.doc.clipChanged.connect(self.clear_clicks)
         self.frameShown.connect(self._on_object_frame_shown)
 
     def _default_sam_factory(self):

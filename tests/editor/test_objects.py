@@ -344,3 +344,45 @@ def test_screenshot_of_clicking_an_object(make_window, qtbot, tmp_path_factory):
     with qtbot.waitSignal(w.frameShown, timeout=10000):
         w.seek(12)
     save(w, folder / "object_propagated.png")
+
+
+def test_every_click_tool_error_is_a_dialog(opened, qtbot, dialogs, monkeypatch):
+    """Bad SAM weights, K on a frame without a mask, a propagation that fails, a failed download."""
+    import models.weights
+    from models.errors import InputError, WeightsError
+
+    w = opened
+
+    def bad_weights():
+        raise WeightsError("sam_vit_b_01ec64.pth is damaged: download it again")
+
+    w.sam_factory = bad_weights
+    w.set_tool("click")
+    click(qtbot, w, *ball_xy(0))
+    qtbot.waitUntil(lambda: len(dialogs.shown) == 1, timeout=10000)
+    assert dialogs.shown[-1][:2] == ("critical", "Click to mask") and "damaged" in dialogs.shown[-1][2]
+
+    assert not w.keyframe_from_mask()  # frame 0 has no mask
+    assert dialogs.shown[-1][1] == "Make keyframe" and "has no mask" in dialogs.shown[-1][2]
+
+    class FailingSam(SceneSam):
+        def predict(self, *args, **kwargs):
+            if self.current == 3:
+                raise InputError("SAM could not read frame 3")
+            return super().predict(*args, **kwargs)
+
+    w.stop_sam()
+    sam = FailingSam()
+    w.sam_factory = lambda: sam
+    accept_click_on_ball(w, qtbot, 0)
+    run_propagation(w, qtbot, "forward")
+    assert dialogs.shown[-1][1] == "Propagation failed" and "frame 3" in dialogs.shown[-1][2]
+    assert w.doc.masks.frames() == [0] and not w._propagating
+
+    def no_network(**kwargs):
+        raise WeightsError("cannot reach dl.fbaipublicfiles.com: check the connection")
+
+    monkeypatch.setattr(models.weights, "download_missing", no_network)
+    assert w.download_sam()
+    qtbot.waitUntil(lambda: w.task is None, timeout=10000)
+    assert dialogs.shown[-1][1] == "Cannot download the SAM weights" and "connection" in dialogs.shown[-1][2]
