@@ -153,3 +153,37 @@ def keyframe_update(layer: ObjectLayer, track_id: int, frame: int, mask: np.ndar
         flags_before={frame: flags[frame]} if frame in flags else {},
         flags_after={frame: None} if frame in flags else {},
     )
+
+
+class RemoveObjectCommand(QUndoCommand):
+    """Delete object ``track_id``: its pixels leave the removal masks (other objects' stay)."""
+
+    def __init__(self, doc: Any, track_id: int):
+        super().__init__(f"Delete Object {track_id}")
+        self.doc, self.track_id = doc, track_id
+        layer, store = doc.objects, doc.masks
+        self.track = layer.track(track_id)
+        self.previous_current = layer.current
+        shape = (store.height, store.width)
+        frames = self.track.frames_with_masks()
+        self.masks_before = {f: (store.get(f).copy() if store.has_mask(f) else None) for f in frames}
+        self.masks_after = {f: merge_into(store.get(f), self.track.mask(f), None, shape,
+                                          layer.merged_except(track_id, f)) for f in frames}
+
+    def _apply(self, masks: dict[int, np.ndarray | None]) -> None:
+        for f, m in masks.items():
+            self.doc.masks.set_mask(f, m)
+        self.doc.emit_objects_changed()
+        self.doc.emit_masks_changed(sorted(masks))
+
+    def redo(self) -> None:
+        layer = self.doc.objects
+        layer.tracks.remove(self.track_id)
+        layer.current = None if layer.current == self.track_id else layer.current
+        self._apply(self.masks_after)
+
+    def undo(self) -> None:
+        layer = self.doc.objects
+        layer.tracks.tracks[self.track_id] = self.track
+        layer.current = self.previous_current
+        self._apply(self.masks_before)

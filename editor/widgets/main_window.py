@@ -143,6 +143,7 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
             self.canvas.addAction(a)
         self.act_new_object = self._act("&New Object", self.new_object, "N")
         self.act_keyframe = self._act("Make &Keyframe from Mask", self.keyframe_from_mask, "K")
+        self.act_delete_object = self._act("&Delete Current Object", self.delete_object, "Ctrl+Delete")
         self.act_prop_both = self._act("Propagate Object &Both Ways", lambda: self.propagate("both"), "Ctrl+P")
         self.act_prop_fwd = self._act("Propagate Object &Forward →", lambda: self.propagate("forward"), "Ctrl+Right")
         self.act_prop_back = self._act("Propagate Object Back&ward ←", lambda: self.propagate("backward"), "Ctrl+Left")
@@ -206,6 +207,8 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
         m.addAction(self.tool_actions["click"])
         for a in (self.act_accept, self.act_candidate, self.act_new_object, self.act_keyframe):
             m.addAction(a)
+        self.object_menu = m.addMenu("C&urrent Object")
+        m.addAction(self.act_delete_object)
         m.addSeparator()
         for a in (self.act_prop_both, self.act_prop_fwd, self.act_prop_back):
             m.addAction(a)

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from PySide6.QtGui import QActionGroup
 
-from editor.document.objects import ObjectCommand, keyframe_update
+from editor.document.objects import ObjectCommand, RemoveObjectCommand, keyframe_update
 from editor.jobs.sam_worker import ClickRequest, EmbedRequest, SamWorker
 from editor.jobs.worker import start_thread
 from models.events import Progress
@@ -60,6 +61,7 @@ class ObjectsMixin:
         self.canvas.escapePressed.connect(self.clear_clicks)
         self.doc.objectsChanged.connect(self._on_objects_changed)
         self.doc.clipChanged.connect(self.clear_clicks)
+        self._on_objects_changed()
         self.frameShown.connect(self._on_object_frame_shown)
 
     def _default_sam_factory(self):
@@ -228,6 +230,23 @@ class ObjectsMixin:
             self._on_objects_changed()
             self.statusBar().showMessage(f"New object {self.doc.objects.new_id()}: click it and press Enter.", 5000)
 
+    def select_object(self, track_id: int | None) -> None:
+        """New clicks, K and propagation go to object ``track_id`` (None: a new object)."""
+        if track_id is not None and self.doc.objects.track(track_id) is None:
+            return
+        self.doc.objects.current = track_id
+        self.clear_clicks()
+        self._on_objects_changed()
+
+    def delete_object(self) -> bool:
+        """Delete the current object and its pixels from the masks (one undo step)."""
+        tid = self.doc.objects.current
+        if tid is None or self.doc.objects.track(tid) is None or self._propagating:
+            self.statusBar().showMessage("Pick an object to delete first (Objects > Current Object).", 4000)
+            return False
+        self.doc.undo_stack.push(RemoveObjectCommand(self.doc, tid))
+        return True
+
     def accept_candidate(self) -> bool:
         """Enter: the shown candidate becomes the current object's keyframe on this frame."""
         mask = self.clicks.mask()
@@ -269,6 +288,21 @@ class ObjectsMixin:
         cur = layer.current
         self.lbl_object.setText(f"Object {cur} of {len(layer)}" if cur is not None else
                                 (f"New object ({len(layer)} so far)" if len(layer) else "No objects"))
+        menu = self.object_menu
+        menu.clear()
+        group = QActionGroup(menu)
+        for tid in layer.ids() + [None]:
+            if tid is None:
+                text = "New Object"
+            else:
+                keys = ", ".join(str(k + 1) for k in layer.track(tid).keyframes)
+                text = f"Object {tid}" + (f" (keyframes {keys})" if keys else "")
+            a = menu.addAction(text)
+            a.setCheckable(True)
+            a.setChecked(tid == cur)
+            group.addAction(a)
+            a.triggered.connect(lambda _=False, t=tid: self.select_object(t))
+        self.act_delete_object.setEnabled(cur is not None)
 
     # ---- propagation --------------------------------------------------------------------------
     def propagate(self, directions: str = "both") -> bool:

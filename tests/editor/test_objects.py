@@ -76,6 +76,11 @@ def ball_xy(i: int) -> tuple[float, float]:
     return SCENE.ball_center(i)
 
 
+def ball_rc(i: int) -> tuple[int, int]:
+    x, y = SCENE.ball_center(i)
+    return int(y), int(x)
+
+
 def click(qtbot, window, x, y, button=Qt.MouseButton.LeftButton) -> None:
     qtbot.mouseClick(window.canvas, button, pos=widget_point(window, x, y))
 
@@ -386,3 +391,27 @@ def test_every_click_tool_error_is_a_dialog(opened, qtbot, dialogs, monkeypatch)
     assert w.download_sam()
     qtbot.waitUntil(lambda: w.task is None, timeout=10000)
     assert dialogs.shown[-1][1] == "Cannot download the SAM weights" and "connection" in dialogs.shown[-1][2]
+
+
+def test_pick_an_object_from_the_menu_and_delete_one(opened, qtbot, scene_sam):
+    w = opened
+    accept_click_on_ball(w, qtbot, 1)  # object 1: the ball
+    w.new_object()
+    corner = np.zeros((64, 96), np.uint8)
+    corner[:6, :6] = 255
+    w.doc.set_masks({1: corner}, "Only the corner")  # the ball's pixels come back with object 1
+    assert w.keyframe_from_mask()  # object 2: the corner
+    assert w.doc.masks.get(1)[:6, :6].all() and w.doc.masks.get(1)[ball_rc(1)]
+    texts = [a.text() for a in w.object_menu.actions()]
+    assert texts == ["Object 1 (keyframes 2)", "Object 2 (keyframes 2)", "New Object"]
+    w.object_menu.actions()[0].trigger()
+    assert w.doc.objects.current == 1 and w.lbl_object.text() == "Object 1 of 2"
+    accept_click_on_ball(w, qtbot, 6)
+    assert w.doc.objects.track(1).keyframes == [1, 6] and w.doc.objects.track(2).keyframes == [1]
+
+    w.select_object(2)
+    assert w.delete_object()
+    assert w.doc.objects.ids() == [1]
+    assert not w.doc.masks.get(1)[:6, :6].any()
+    w.doc.undo_stack.undo()
+    assert w.doc.objects.ids() == [1, 2] and w.doc.masks.get(1)[:6, :6].all()
