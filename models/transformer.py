@@ -66,13 +66,20 @@ class FusionFeedForward(nn.Module):
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         fh, fw = token_grid(size)
         n_vecs = fh * fw
-        x = self.fc1(x)
         b, n, c = x.shape
-        ones = x.new_ones(1, 49, n_vecs)
-        normalizer = F.fold(ones, output_size=size, **T2T)
-        folded = F.fold(x.view(-1, n_vecs, c).transpose(1, 2), output_size=size, **T2T)
-        x = F.unfold(folded / normalizer, **T2T).transpose(1, 2).reshape(b, n, c)
-        return self.fc2(x)
+        frames = b * n // n_vecs
+        fc1, fc2 = self.fc1[0], self.fc2[1]
+        # fc1 straight into fold's (frames, hidden, tokens) layout and fc2 straight from
+        # unfold's: the products of the row-major linears (bitwise on the CPU), without the
+        # two transposed copies of the hidden activations.
+        x = torch.baddbmm(fc1.bias.view(1, -1, 1), fc1.weight.expand(frames, -1, -1),
+                          x.view(frames, n_vecs, c).transpose(1, 2))
+        normalizer = F.fold(x.new_ones(1, 49, n_vecs), output_size=size, **T2T)
+        folded = F.fold(x, output_size=size, **T2T)
+        del x
+        x = self.fc2[0](F.unfold(folded.div_(normalizer), **T2T))  # GELU
+        del folded
+        return torch.baddbmm(fc2.bias, x.transpose(1, 2), fc2.weight.t().expand(frames, -1, -1)).view(b, n, -1)
 
 
 def _rolled_index(win: tuple[int, int]) -> torch.Tensor:
