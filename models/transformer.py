@@ -35,8 +35,11 @@ class SoftSplit(nn.Module):
 
     def forward(self, x: torch.Tensor, b: int, size: tuple[int, int]) -> torch.Tensor:
         fh, fw = token_grid(size)
-        feat = F.unfold(x, **T2T).transpose(1, 2)
-        return self.embedding(feat).view(b, -1, fh, fw, self.embedding.out_features)
+        e = self.embedding
+        feat = F.unfold(x, **T2T)  # N x C*49 x tokens
+        # The linear on the transposed patches, without copying them (bitwise the same).
+        feat = torch.bmm(feat.transpose(1, 2), e.weight.t().expand(len(feat), -1, -1)).add_(e.bias)
+        return feat.view(b, -1, fh, fw, e.out_features)
 
 
 class SoftComp(nn.Module):
@@ -49,8 +52,10 @@ class SoftComp(nn.Module):
 
     def forward(self, x: torch.Tensor, t: int, size: tuple[int, int]) -> torch.Tensor:
         b = x.shape[0]
-        feat = self.embedding(x.reshape(b, -1, x.shape[-1]))
-        feat = feat.view(b * t, -1, feat.shape[-1]).transpose(1, 2)
+        e = self.embedding
+        x = x.reshape(b * t, -1, x.shape[-1])
+        # The linear straight into fold's (frames, C*49, tokens) layout (bitwise the same).
+        feat = torch.baddbmm(e.bias.view(1, -1, 1), e.weight.expand(len(x), -1, -1), x.transpose(1, 2))
         return self.bias_conv(F.fold(feat, output_size=size, **T2T))
 
 
