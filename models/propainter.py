@@ -42,17 +42,20 @@ class Encoder(nn.Module):
         self.layers = nn.ModuleList(layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Channels-last (NHWC) activations: the CPU convolutions run without reordering.
         bt = x.shape[0]
-        out = x
+        out = x.contiguous(memory_format=torch.channels_last)
         for i, layer in enumerate(self.layers):
             if i == 8:
-                x0 = out
-                h, w = x0.shape[-2:]
+                x0 = out.permute(0, 2, 3, 1)
+                h, w = x0.shape[1:3]
             if i > 8 and i % 2 == 0:
+                # Interleave the groups of x0 and out: [x0_1, out_1, x0_2, out_2, ...].
                 g = self.GROUPS[(i - 8) // 2]
-                out = torch.cat([x0.view(bt, g, -1, h, w), out.view(bt, g, -1, h, w)], 2).view(bt, -1, h, w)
+                out = torch.cat([x0.reshape(bt, h, w, g, -1), out.permute(0, 2, 3, 1).reshape(bt, h, w, g, -1)], 4)
+                out = out.view(bt, h, w, -1).permute(0, 3, 1, 2)
             out = layer(out)
-        return out
+        return out.contiguous()
 
 
 class FlowGuidedAlignment(DeformableAlignment):
@@ -189,5 +192,9 @@ class InpaintGenerator(nn.Module):
         comp = torch.cat([self.sc(tokens[:, i : i + fb], min(fb, t - i), (h, w)).view(b, -1, c, h, w)
                           for i in range(0, t, fb)], dim=1)
         enc = (enc + comp)[:, :l_t].reshape(-1, c, h, w)
-        out = torch.cat([self.decoder(enc[i : i + fb]) for i in range(0, len(enc), fb)])
+        out = torch.cat([self.decode(enc[i : i + fb]) for i in range(0, len(enc), fb)])
         return torch.tanh(out).view(b, l_t, 3, H, W)
+
+    def decode(self, feat: torch.Tensor) -> torch.Tensor:
+        """Nx128xhxw -> Nx3xHxW (before tanh), on channels-last activations (faster CPU convs)."""
+        return self.decoder(feat.contiguous(memory_format=torch.channels_last)).contiguous()

@@ -35,8 +35,11 @@ class SoftSplit(nn.Module):
 
     def forward(self, x: torch.Tensor, b: int, size: tuple[int, int]) -> torch.Tensor:
         fh, fw = token_grid(size)
-        feat = F.unfold(x, **T2T).transpose(1, 2)
-        return self.embedding(feat).view(b, -1, fh, fw, self.embedding.out_features)
+        e = self.embedding
+        feat = F.unfold(x, **T2T)  # N x C*49 x tokens
+        # The linear on the transposed patches, without copying them (bitwise the same).
+        feat = torch.bmm(feat.transpose(1, 2), e.weight.t().expand(len(feat), -1, -1)).add_(e.bias)
+        return feat.view(b, -1, fh, fw, e.out_features)
 
 
 class SoftComp(nn.Module):
@@ -49,8 +52,10 @@ class SoftComp(nn.Module):
 
     def forward(self, x: torch.Tensor, t: int, size: tuple[int, int]) -> torch.Tensor:
         b = x.shape[0]
-        feat = self.embedding(x.reshape(b, -1, x.shape[-1]))
-        feat = feat.view(b * t, -1, feat.shape[-1]).transpose(1, 2)
+        e = self.embedding
+        x = x.reshape(b * t, -1, x.shape[-1])
+        # The linear straight into fold's (frames, C*49, tokens) layout (bitwise the same).
+        feat = torch.baddbmm(e.bias.view(1, -1, 1), e.weight.expand(len(x), -1, -1), x.transpose(1, 2))
         return self.bias_conv(F.fold(feat, output_size=size, **T2T))
 
 
@@ -66,21 +71,20 @@ class FusionFeedForward(nn.Module):
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         fh, fw = token_grid(size)
         n_vecs = fh * fw
-        x = self.fc1(x)
         b, n, c = x.shape
-        ones = x.new_ones(1, 49, n_vecs)
-        normalizer = F.fold(ones, output_size=size, **T2T)
-        folded = F.fold(x.view(-1, n_vecs, c).transpose(1, 2), output_size=size, **T2T)
-        x = F.unfold(folded / normalizer, **T2T).transpose(1, 2).reshape(b, n, c)
-        return self.fc2(x)
-
-
-def _windows(x: torch.Tensor, win: tuple[int, int], heads: int) -> torch.Tensor:
-    """BxTxHxWxC -> Bx(nh*nw)xheadsxTx(wh*ww)xC/heads."""
-    b, t, h, w, c = x.shape
-    x = x.view(b, t, h // win[0], win[0], w // win[1], win[1], heads, c // heads)
-    x = x.permute(0, 2, 4, 6, 1, 3, 5, 7)
-    return x.reshape(b, (h // win[0]) * (w // win[1]), heads, t, win[0] * win[1], c // heads)
+        frames = b * n // n_vecs
+        fc1, fc2 = self.fc1[0], self.fc2[1]
+        # fc1 straight into fold's (frames, hidden, tokens) layout and fc2 straight from
+        # unfold's: the products of the row-major linears (bitwise on the CPU), without the
+        # two transposed copies of the hidden activations.
+        x = torch.baddbmm(fc1.bias.view(1, -1, 1), fc1.weight.expand(frames, -1, -1),
+                          x.view(frames, n_vecs, c).transpose(1, 2))
+        normalizer = F.fold(x.new_ones(1, 49, n_vecs), output_size=size, **T2T)
+        folded = F.fold(x, output_size=size, **T2T)
+        del x
+        x = self.fc2[0](F.unfold(folded.div_(normalizer), **T2T))  # GELU
+        del folded
+        return torch.baddbmm(fc2.bias, x.transpose(1, 2), fc2.weight.t().expand(frames, -1, -1)).view(b, n, -1)
 
 
 def _rolled_index(win: tuple[int, int]) -> torch.Tensor:
@@ -107,6 +111,28 @@ class SparseWindowAttention(nn.Module):
         self.pool_layer = nn.Conv2d(dim, dim, pool, stride=pool, groups=dim)
         self.register_buffer("valid_ind_rolled", _rolled_index(window))
 
+    def _token_index(self, nh: int, nw: int, device: torch.device) -> torch.Tensor:
+        """Per window, where its keys sit in the flattened nh x nw token map: its own
+        wh*ww tokens, then the kept tokens of the four diagonally rolled maps (the order of
+        ``torch.roll`` + window partition + ``valid_ind_rolled``). (nwin)x(wh*ww + 148)."""
+        key = (nh, nw, device)
+        cached = getattr(self, "_index_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        wh, ww = self.window
+        eh, ew = self.expand
+        r = torch.arange(wh, device=device).view(wh, 1)
+        c = torch.arange(ww, device=device).view(1, ww)
+        y = (torch.arange(0, nh, wh, device=device).view(-1, 1, 1, 1) + r).expand(-1, nw // ww, wh, ww)
+        x = (torch.arange(0, nw, ww, device=device).view(1, -1, 1, 1) + c).expand(nh // wh, -1, wh, ww)
+        y, x = y.reshape(-1, wh * ww), x.reshape(-1, wh * ww)
+        # torch.roll(src, (sy, sx))[y, x] == src[(y - sy) % nh, (x - sx) % nw]
+        rolled = torch.cat([((y - sy) % nh) * nw + (x - sx) % nw
+                            for sy, sx in ((-eh, -ew), (-eh, ew), (eh, -ew), (eh, ew))], dim=1)
+        index = torch.cat((y * nw + x, rolled[:, self.valid_ind_rolled.to(device)]), dim=1)
+        self._index_cache = (key, index)
+        return index
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor, t_index: torch.Tensor) -> torch.Tensor:
         """``x``: BxTxHxWxC tokens; ``mask``: BxLxHxWx1 pooled local masks; ``t_index``: frames
         the masked windows attend to."""
@@ -117,52 +143,61 @@ class SparseWindowAttention(nn.Module):
         if nh != h or nw != w:
             x = F.pad(x, (0, 0, 0, nw - w, 0, nh - h))
             mask = F.pad(mask, (0, 0, 0, nw - w, 0, nh - h))
-        ch = c // self.heads
-        nwin = nwh * nww
+        heads = self.heads
+        ch = c // heads
+        nwin, n, nk = nwh * nww, nh * nw, wh * ww
         q, k, v = self.query(x), self.key(x), self.value(x)
-        win_q = _windows(q, self.window, self.heads)
 
         # Which windows does the mask touch (in any local frame)?
         l = mask.shape[1]
         touched = F.max_pool2d(mask.view(b * l, nh, nw), self.window, self.window).view(b, l, nwin).sum(1)
 
-        eh, ew = self.expand
         pooled = self.pool_layer(x.view(b * t, nh, nw, c).permute(0, 3, 1, 2))
         ph, pw = pooled.shape[-2:]
-        pooled = pooled.permute(0, 2, 3, 1).reshape(b, t, ph * pw, c)
+        npool = ph * pw
+        pooled = pooled.permute(0, 2, 3, 1).reshape(b, t, npool, c)
 
-        def keys_for(src: torch.Tensor, proj: nn.Linear, sel: torch.Tensor, bi: int) -> torch.Tensor:
-            # Own window, the rolled neighbours' outer quarters, then the pooled tokens.
-            own = _windows(src[bi : bi + 1], self.window, self.heads)[0, sel]
-            rolled = [
-                _windows(torch.roll(src[bi : bi + 1], shifts=s, dims=(2, 3)), self.window, self.heads)[0, sel]
-                for s in ((-eh, -ew), (-eh, ew), (eh, -ew), (eh, ew))
-            ]
-            rolled = torch.cat(rolled, dim=3)[:, :, :, self.valid_ind_rolled]
-            pool = proj(pooled[bi]).view(t, ph * pw, self.heads, ch).permute(2, 0, 1, 3)
-            pool = pool.unsqueeze(0).expand(len(sel), -1, -1, -1, -1)
-            return torch.cat((own, rolled, pool), dim=3)
-
-        out = torch.zeros_like(win_q)
+        # Tokens are gathered straight from the flattened maps (rows of c = heads x ch values)
+        # instead of rolling and partitioning whole maps: a window's keys are its own tokens,
+        # the rolled neighbours' kept tokens and the pooled tokens, frame by frame.
+        index = self._token_index(nh, nw, x.device)  # nwin x (nk + 148)
+        own = index[:, :nk]
+        frames = torch.arange(t, device=x.device)
+        out = torch.empty(b, t * n, c, dtype=q.dtype, device=q.device)
         scale = 1.0 / math.sqrt(ch)
         for bi in range(b):
+            qb, kb, vb = q[bi].view(t * n, c), k[bi].view(t * n, c), v[bi].view(t * n, c)
             sel = touched[bi].nonzero().view(-1)
             if len(sel):
-                qt = win_q[bi, sel].reshape(len(sel), self.heads, t * wh * ww, ch)
-                kt = keys_for(k, self.key, sel, bi)[:, :, t_index].reshape(len(sel), self.heads, -1, ch)
-                vt = keys_for(v, self.value, sel, bi)[:, :, t_index].reshape(len(sel), self.heads, -1, ch)
+                ns, tt = len(sel), len(t_index)
+                # Row of every key in [map of all frames; pooled tokens of all frames].
+                rows = torch.cat((index[sel].unsqueeze(1) + (t_index * n).view(1, -1, 1),
+                                  (t * n + t_index.view(1, -1, 1) * npool
+                                   + torch.arange(npool, device=x.device).view(1, 1, -1)).expand(ns, -1, -1)),
+                                 dim=2).view(-1)
+                q_rows = (own[sel].unsqueeze(1) + (frames * n).view(1, -1, 1)).view(-1)
+                kt = torch.cat((kb, self.key(pooled[bi]).view(t * npool, c))).index_select(0, rows)
+                vt = torch.cat((vb, self.value(pooled[bi]).view(t * npool, c))).index_select(0, rows)
+                qt = qb.index_select(0, q_rows)
                 # Fused attention: the (t*45) x (keys) matrix of every masked window is never
                 # held at once (it is the largest tensor of the generator otherwise).
-                att_out = F.scaled_dot_product_attention(qt, kt, vt, scale=scale)
-                out[bi, sel] = att_out.view(len(sel), self.heads, t, wh * ww, ch)
+                att_out = F.scaled_dot_product_attention(
+                    qt.view(ns, t * nk, heads, ch).transpose(1, 2), kt.view(ns, -1, heads, ch).transpose(1, 2),
+                    vt.view(ns, -1, heads, ch).transpose(1, 2), scale=scale)
+                out[bi].index_copy_(0, q_rows, att_out.transpose(1, 2).reshape(-1, c))
             rest = (touched[bi] == 0).nonzero().view(-1)
             if len(rest):
-                qs = win_q[bi, rest]
-                ks = _windows(k[bi : bi + 1], self.window, self.heads)[0, rest]
-                vs = _windows(v[bi : bi + 1], self.window, self.heads)[0, rest]
+                # Within the window, frame by frame.
+                nr = len(rest)
+                r_rows = (own[rest].unsqueeze(1) + (frames * n).view(1, -1, 1)).view(-1)
+
+                def win(src: torch.Tensor) -> torch.Tensor:  # -> nr x heads x t x nk x ch
+                    return src.index_select(0, r_rows).view(nr, t, nk, heads, ch).permute(0, 3, 1, 2, 4).contiguous()
+
+                qs, ks, vs = win(qb), win(kb), win(vb)
                 att = torch.softmax((qs @ ks.transpose(-2, -1)) * scale, dim=-1)
-                out[bi, rest] = att @ vs
-        out = out.view(b, nwh, nww, self.heads, t, wh, ww, ch).permute(0, 4, 1, 5, 2, 6, 3, 7).reshape(b, t, nh, nw, c)
+                out[bi].index_copy_(0, r_rows, (att @ vs).permute(0, 2, 3, 1, 4).reshape(-1, c))
+        out = out.view(b, t, nh, nw, c)
         return self.proj(out[:, :, :h, :w])
 
 
