@@ -162,18 +162,23 @@ def main() -> None:
     print(f"ProPainter pipeline, {args.width}x{args.height}, raft_iter {args.raft_iter}, subvideo_length "
           f"{args.subvideo_length}, {args.threads} torch threads, seeded weights, CPU")
     print(f"{'frames':>6} {'s/frame':>8} {'raft':>6} {'flowc':>6} {'prop':>6} {'transf':>7} {'peak RSS MiB':>13}")
+    save = None
+    if args.authors:
+        save = work / "ours"
+        save.mkdir()
+    first = {}
     for n in args.frames:
-        runs = [run_child(args, n) for _ in range(args.repeat)]
+        # the first length's first run also keeps its frames for the side-by-side comparison
+        runs = [run_child(args, n, save if (save is not None and not first and r == 0) else None)
+                for r in range(args.repeat)]
+        first = first or {"n": n, "run": runs[0]}
         med = statistics.median(r["seconds"] for r in runs)
         st = runs[0]["stages"]
         rss = statistics.median(r["peak_rss"] for r in runs) / 2**20
         print(f"{n:>6} {med / n:>8.3f} {st['raft'] / n:>6.3f} {st['flow_completion'] / n:>6.3f} "
               f"{st['propagation'] / n:>6.3f} {st['transformer'] / n:>7.3f} {rss:>13.0f}")
     if args.authors:
-        n = args.frames[0]
-        save = work / "ours"
-        save.mkdir()
-        ours = run_child(args, n, save)
+        n, ours = first["n"], first["run"]
         theirs = run_authors(args, n, work)
         mine = np.stack([np.load(p) for p in sorted(save.glob("*.npy"))])
         diff = np.abs(mine.astype(int) - np.stack(theirs["frames"]).astype(int))
