@@ -28,7 +28,7 @@ def main() -> None:
 
     tmp = tempfile.mkdtemp(prefix="gui-bench-")
     os.environ.setdefault("PROPAINTER_EDITOR_HOME", os.path.join(tmp, "home"))
-    from PySide6.QtCore import QElapsedTimer, QPointF, QSettings, QTimer
+    from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
 
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, os.path.join(tmp, "settings"))

@@ -169,7 +169,7 @@ class SparseWindowAttention(nn.Module):
             qb, kb, vb = q[bi].view(t * n, c), k[bi].view(t * n, c), v[bi].view(t * n, c)
             sel = touched[bi].nonzero().view(-1)
             if len(sel):
-                ns, tt = len(sel), len(t_index)
+                ns = len(sel)
                 # Row of every key in [map of all frames; pooled tokens of all frames].
                 rows = torch.cat((index[sel].unsqueeze(1) + (t_index * n).view(1, -1, 1),
                                   (t * n + t_index.view(1, -1, 1) * npool

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QSplitter,
     QToolBar,
-    QWidget,
 )
 
 from editor.document.model import Document

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from editor.document.job_settings import RunSnapshot, make_job, settings_of
 from editor.document.model import ClipInfo
-from editor.document.project import SUFFIX, ProjectData, load_project, save_project
+from editor.document.project import SUFFIX, load_project, save_project
 from editor.jobs.worker import JobWorker, TaskWorker, running_threads, start_thread
 from models.errors import ProPainterError
 

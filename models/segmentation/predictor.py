@@ -24,7 +24,7 @@ import torch
 from segment_anything.modeling import Sam
 
 from ..errors import Cancelled, InputError
-from .sam_model import DEFAULT_SAM_MODEL, SAM_CHECKPOINTS, SamArchitecture, build_sam, sam_architecture
+from .sam_model import DEFAULT_SAM_MODEL, SamArchitecture, build_sam, sam_architecture
 
 #: Binary masks given as ``mask_input`` become logits of this magnitude (SAM's own low-res
 #: logits are usually within +-10..20; a softer prior lets the image refine the edges).

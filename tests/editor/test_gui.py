@@ -10,7 +10,6 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
-from editor.document.project import load_project
 from editor.export import ExportSettings
 from editor.jobs.worker import running_threads
 from editor.media import open_video

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from editor.export import ExportSettings
 from models.errors import WeightsError

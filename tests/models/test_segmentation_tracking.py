@@ -9,7 +9,6 @@ from models.errors import Cancelled, InputError
 from models.events import Progress
 from models.segmentation import (
     FLOW_ONLY_NOTE,
-    FrameFlagged,
     MaskPropagated,
     MaskTrack,
     TrackingConfig,
