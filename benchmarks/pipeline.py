@@ -192,7 +192,7 @@ def main() -> None:
 
     print(f"\nEstimate for {args.width}x{args.height}, {args.subvideo_length} frames, fp32 (GPU, authors' code): "
           f"{memory.estimate_gib(args.width, args.height, args.subvideo_length):.1f} GiB; our CPU peak RSS above "
-          "includes ~0.5 GiB of torch and the weights.")
+          "includes ~0.9 GiB of libraries (torch, torchvision, OpenCV) and the weights before any frame.")
     shutil.rmtree(work, ignore_errors=True)
 
 
