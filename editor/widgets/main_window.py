@@ -164,6 +164,7 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
             a = self._act(text, lambda _=False, m=mode: self.set_view_mode(m), key, checkable=True)
             self.view_group.addAction(a)
             self.view_actions[mode] = a
+        self.view_actions["split"].setIconText("Split")
         self.view_actions["source"].setChecked(True)
 
     def _build_menus(self) -> None:
@@ -232,7 +233,7 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
         self.hardness_slider = QSlider(Qt.Orientation.Horizontal)
         self.hardness_slider.setRange(0, 100)
         self.hardness_slider.setValue(int(self.settings.value("brush/hardness", 80)))
-        self.hardness_slider.setFixedWidth(80)
+        self.hardness_slider.setFixedWidth(64)
         tb.addWidget(self.hardness_slider)
         tb.addWidget(QLabel(" Paint on "))
         self.scope_combo = QComboBox()
@@ -247,7 +248,7 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
         self.opacity_slider.setRange(0, 100)
         self.opacity_slider.setValue(50)
-        self.opacity_slider.setFixedWidth(80)
+        self.opacity_slider.setFixedWidth(64)
         tb.addWidget(self.opacity_slider)
         tb.addSeparator()
         self.play_button = QPushButton("Play")
