@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtGui import QUndoCommand
 
-from models.segmentation import TrackSet, TrackUpdate
+from models.segmentation import MaskTrack, TrackSet, TrackUpdate
 
 from .project import SavedObject
 
@@ -46,15 +46,6 @@ class ObjectLayer:
     def flags(self) -> dict[int, str]:
         """Frame -> why propagation stopped there, over every object (timeline ticks)."""
         return {f: "; ".join(reasons) for f, reasons in self.tracks.flags().items()}
-
-    def merged_except(self, track_id: int, frame: int) -> np.ndarray | None:
-        """The union of every other object's mask on ``frame`` (HxW bool), or None."""
-        out = None
-        for tid, t in self.tracks.tracks.items():
-            m = t.mask(frame) if tid != track_id else None
-            if m is not None:
-                out = m.copy() if out is None else out | m
-        return out
 
     def to_saved(self) -> list[SavedObject]:
         out = []
@@ -107,11 +98,8 @@ class ObjectCommand(QUndoCommand):
         self.previous_current = layer.current
         self.masks_before = {f: (store.get(f).copy() if store.has_mask(f) else None) for f in update.after}
         self.masks_after = {f: merge_into(store.get(f), update.before.get(f), update.after[f], shape,
-                                          layer.merged_except(update.track_id, f))
+                                          layer.tracks.merged(f, exclude=update.track_id))
                             for f in update.after}
-
-    def _frames(self) -> list[int]:
-        return sorted(set(self.update.after) | set(self.update.flags_after))
 
     def redo(self) -> None:
         layer = self.doc.objects
@@ -125,7 +113,7 @@ class ObjectCommand(QUndoCommand):
         for f, m in self.masks_after.items():
             self.doc.masks.set_mask(f, m)
         self.doc.emit_objects_changed()
-        self.doc.emit_masks_changed(self._frames())
+        self.doc.emit_masks_changed(self.update.changed_frames)
 
     def undo(self) -> None:
         layer = self.doc.objects
@@ -139,20 +127,14 @@ class ObjectCommand(QUndoCommand):
         for f, m in self.masks_before.items():
             self.doc.masks.set_mask(f, m)
         self.doc.emit_objects_changed()
-        self.doc.emit_masks_changed(self._frames())
+        self.doc.emit_masks_changed(self.update.changed_frames)
 
 
 def keyframe_update(layer: ObjectLayer, track_id: int, frame: int, mask: np.ndarray) -> TrackUpdate:
     """The change that makes ``mask`` (HxW, nonzero = object) object ``track_id``'s keyframe on
-    ``frame`` (not applied: push it with :class:`ObjectCommand`)."""
-    track = layer.track(track_id)
-    old = None if track is None else track.mask(frame)
-    flags = {} if track is None else track.flags
-    return TrackUpdate(
-        track_id, frame, before={frame: old}, after={frame: np.asarray(mask) > 0},
-        flags_before={frame: flags[frame]} if frame in flags else {},
-        flags_after={frame: None} if frame in flags else {},
-    )
+    ``frame`` (not applied: push it with :class:`ObjectCommand`); the object may be new."""
+    track = layer.track(track_id) or MaskTrack(layer.tracks.num_frames, layer.tracks.size, track_id)
+    return track.keyframe_update(frame, mask)
 
 
 class RemoveObjectCommand(QUndoCommand):
@@ -168,7 +150,7 @@ class RemoveObjectCommand(QUndoCommand):
         frames = self.track.frames_with_masks()
         self.masks_before = {f: (store.get(f).copy() if store.has_mask(f) else None) for f in frames}
         self.masks_after = {f: merge_into(store.get(f), self.track.mask(f), None, shape,
-                                          layer.merged_except(track_id, f)) for f in frames}
+                                          layer.tracks.merged(f, exclude=track_id)) for f in frames}
 
     def _apply(self, masks: dict[int, np.ndarray | None]) -> None:
         for f, m in masks.items():

@@ -299,8 +299,9 @@ class MaskTrack:
         return lo, hi
 
     # ---------------------------------------------------------------- editing
-    def set_keyframe(self, index: int, mask: np.ndarray) -> TrackUpdate:
-        """Make ``mask`` (HxW, nonzero = object) the user's mask on frame ``index``; applied."""
+    def keyframe_update(self, index: int, mask: np.ndarray) -> TrackUpdate:
+        """The change that makes ``mask`` (HxW, nonzero = object) the user's mask on frame
+        ``index``, not applied (an undo step applies it, then :meth:`mark_keyframe`)."""
         index = self._check_index(index)
         mask = np.asarray(mask)
         if mask.shape != self.size:
@@ -308,7 +309,7 @@ class MaskTrack:
                 f"The mask for frame {index} is {mask.shape[1] if mask.ndim > 1 else '?'}x{mask.shape[0]} "
                 f"but the clip is {self.size[1]}x{self.size[0]}."
             )
-        update = TrackUpdate(
+        return TrackUpdate(
             self.track_id,
             index,
             before={index: self._masks.get(index)},
@@ -316,8 +317,12 @@ class MaskTrack:
             flags_before={index: self._flags.get(index)} if index in self._flags else {},
             flags_after={index: None} if index in self._flags else {},
         )
+
+    def set_keyframe(self, index: int, mask: np.ndarray) -> TrackUpdate:
+        """Make ``mask`` (HxW, nonzero = object) the user's mask on frame ``index``; applied."""
+        update = self.keyframe_update(index, mask)
         self.apply(update)
-        self._keyframes.add(index)
+        self._keyframes.add(update.keyframe)
         return update
 
     def copy(self) -> "MaskTrack":
@@ -478,11 +483,12 @@ class TrackSet:
     def __len__(self) -> int:
         return len(self.tracks)
 
-    def merged(self, index: int) -> np.ndarray | None:
-        """HxW uint8 0/1: the union of every object's mask on frame ``index`` (None if none)."""
+    def merged(self, index: int, exclude: Hashable | None = None) -> np.ndarray | None:
+        """HxW uint8 0/1: the union of every object's mask on frame ``index`` (None if none),
+        leaving out object ``exclude``."""
         out = None
-        for track in self.tracks.values():
-            mask = track.mask(index)
+        for track_id, track in self.tracks.items():
+            mask = track.mask(index) if track_id != exclude else None
             if mask is not None:
                 out = mask.copy() if out is None else out | mask
         return None if out is None else out.astype(np.uint8)
