@@ -349,7 +349,8 @@ class ProPainterPipeline:
         enc_feat = torch.stack([enc_cache[i] for i in ids])[None]
         ff = torch.stack([pred_f[i] for i in nb[:-1]])[None] if len(nb) > 1 else frames.new_zeros(1, 0, 2, *frames.shape[-2:])
         fb = torch.stack([pred_b[i] for i in nb[:-1]])[None] if len(nb) > 1 else ff
-        return self.generator(frames, ff, fb, masks_in, masks_upd, len(nb), enc_feat=enc_feat)[0]
+        # Only the masked pixels of the prediction are used (composition), so only they are decoded.
+        return self.generator(frames, ff, fb, masks_in, masks_upd, len(nb), enc_feat=enc_feat, masked_only=True)[0]
 
 class ProPainterEngine:
     """The ProPainter engine the job runner drives (see :class:`models.events.Engine`).

@@ -15,6 +15,7 @@ Module names match ``ProPainter.pth``; the image propagation module has no weigh
 
 from __future__ import annotations
 
+import cv2
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -152,7 +153,7 @@ class InpaintGenerator(nn.Module):
 
     def forward(self, frames: torch.Tensor, flows_f: torch.Tensor, flows_b: torch.Tensor, masks_in: torch.Tensor,
                 masks_updated: torch.Tensor, num_local_frames: int, t_dilation: int = 2,
-                enc_feat: torch.Tensor | None = None) -> torch.Tensor:
+                enc_feat: torch.Tensor | None = None, masked_only: bool = False) -> torch.Tensor:
         """Predict the local frames of one window.
 
         ``frames``: BxTx3xHxW in [-1, 1] (image-propagated; local frames first, then the
@@ -188,13 +189,98 @@ class InpaintGenerator(nn.Module):
         fb = self.frame_batch
         tokens = torch.cat([self.ss(enc[:, i : i + fb].reshape(-1, c, h, w), b, (h, w)) for i in range(0, t, fb)], dim=1)
         tokens = self.transformers(tokens, (h, w), mask_pool, t_dilation=t_dilation)
-        # Soft composition and decoding are per frame too.
-        comp = torch.cat([self.sc(tokens[:, i : i + fb], min(fb, t - i), (h, w)).view(b, -1, c, h, w)
-                          for i in range(0, t, fb)], dim=1)
-        enc = (enc + comp)[:, :l_t].reshape(-1, c, h, w)
+        # Soft composition and decoding are per frame, and only the local frames are output.
+        comp = torch.cat([self.sc(tokens[:, i : min(i + fb, l_t)], min(fb, l_t - i), (h, w)).view(b, -1, c, h, w)
+                          for i in range(0, l_t, fb)], dim=1)
+        enc = (enc[:, :l_t] + comp).reshape(-1, c, h, w)
+        if masked_only:
+            frames_local = frames[:, :l_t].reshape(-1, 3, H, W)
+            masks_local = masks_in[:, :l_t].reshape(-1, H, W)
+            out = torch.cat([self._decode_masked(enc[i : i + 1], masks_local[i], frames_local[i : i + 1])
+                             for i in range(len(enc))])
+            return out.view(b, l_t, 3, H, W)
         out = torch.cat([self.decode(enc[i : i + fb]) for i in range(0, len(enc), fb)])
         return torch.tanh(out).view(b, l_t, 3, H, W)
 
     def decode(self, feat: torch.Tensor) -> torch.Tensor:
         """Nx128xhxw -> Nx3xHxW (before tanh), on channels-last activations (faster CPU convs)."""
         return self.decoder(feat.contiguous(memory_format=torch.channels_last)).contiguous()
+
+    def _decode_masked(self, feat: torch.Tensor, mask: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
+        """Decode one frame (1x128xhxw) only around its mask (HxW); elsewhere the frame (1x3xHxW).
+
+        The decoder sees a few feature pixels around each output pixel, so each box of the
+        mask is decoded from a crop with a margin. The decoder's upsampling uses
+        ``align_corners=True``, whose sampling positions depend on the whole map's size, so
+        a crop is upsampled at the positions the whole map would use (:func:`_upsample_crop`).
+        """
+        h, w = feat.shape[-2:]
+        boxes = decode_boxes(mask, (h, w), DECODE_MARGIN)
+        if boxes is None:
+            return torch.tanh(self.decode(feat))
+        out = frame.clone()
+        for y0, y1, x0, x1 in boxes:
+            x = feat[:, :, y0:y1, x0:x1]
+            up1, up2, conv1, conv2 = self.decoder[0], self.decoder[4], self.decoder[2], self.decoder[6]
+            x = F.leaky_relu(up1.conv(_upsample_crop(x, (y0, x0), (h, w))), 0.2)
+            x = F.leaky_relu(conv1(x), 0.2)
+            x = F.leaky_relu(up2.conv(_upsample_crop(x, (2 * y0, 2 * x0), (2 * h, 2 * w))), 0.2)
+            out[:, :, 4 * y0 : 4 * y1, 4 * x0 : 4 * x1] = torch.tanh(conv2(x))
+        return out
+
+
+#: feature pixels decoded around the mask (the decoder's reach is under 3)
+DECODE_MARGIN = 4
+
+
+def decode_boxes(mask: torch.Tensor, size: tuple[int, int], margin: int, max_fraction: float = 0.6
+                 ) -> list[tuple[int, int, int, int]] | None:
+    """Boxes (y0, y1, x0, x1) of an hxw feature map covering the HxW ``mask`` plus ``margin``
+    feature pixels; overlapping boxes are merged. None when they would cover more than
+    ``max_fraction`` of the map (decoding the whole map is then as cheap)."""
+    h, w = size
+    kh, kw = mask.shape[-2] // h, mask.shape[-1] // w
+    occ = F.max_pool2d(mask.float().view(1, 1, *mask.shape[-2:]), (kh, kw), (kh, kw))[0, 0] > 0
+    if not bool(occ.any()):
+        return []
+    k = 2 * margin + 1
+    grown = F.max_pool2d(occ.float()[None, None], k, 1, margin)[0, 0] > 0
+    _, _, stats, _ = cv2.connectedComponentsWithStats(grown.to(torch.uint8).cpu().numpy(), connectivity=8)
+    boxes = [(int(y), int(y + hh), int(x), int(x + ww)) for x, y, ww, hh, _ in stats[1:]]
+    merged = True
+    while merged:  # boxes of separate blobs may still overlap
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, bb = boxes[i], boxes[j]
+                if a[0] < bb[1] and bb[0] < a[1] and a[2] < bb[3] and bb[2] < a[3]:
+                    boxes[i] = (min(a[0], bb[0]), max(a[1], bb[1]), min(a[2], bb[2]), max(a[3], bb[3]))
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    if sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in boxes) > max_fraction * h * w:
+        return None
+    return boxes
+
+
+def _upsample_crop(x: torch.Tensor, origin: tuple[int, int], full: tuple[int, int]) -> torch.Tensor:
+    """2x bilinear ``align_corners=True`` upsampling of a crop of a larger map.
+
+    ``x``: NxCxhcxwc, the crop of a ``full``-sized (h, w) map at ``origin`` (y, x). Returns
+    the 2hcx2wc crop at ``2 * origin`` of the whole map's upsampling. Positions whose source
+    lies past the crop's edge take the crop's edge: only the margin sees them.
+    """
+    for dim, o, n in ((2, origin[0], full[0]), (3, origin[1], full[1])):
+        m = x.shape[dim]
+        src = torch.arange(2 * o, 2 * (o + m), device=x.device, dtype=torch.float32) * ((n - 1) / (2 * n - 1))
+        i0 = src.floor()
+        shape = [1, 1, 1, 1]
+        shape[dim] = -1
+        lam = (src - i0).to(x.dtype).view(shape)
+        i0 = i0.long()
+        lo = (i0 - o).clamp(0, m - 1)
+        hi = (torch.clamp(i0 + 1, max=n - 1) - o).clamp(0, m - 1)
+        x = x.index_select(dim, lo) * (1 - lam) + x.index_select(dim, hi) * lam
+    return x
