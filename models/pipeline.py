@@ -65,7 +65,10 @@ class _Store:
         self.items[i] = v
 
     def drop_below(self, low: int) -> None:
-        for k in [k for k in self.items if k < low]:
+        self.drop_where(lambda k: k < low)
+
+    def drop_where(self, dead: Callable[[int], bool]) -> None:
+        for k in [k for k in self.items if dead(k)]:
             del self.items[k]
 
 
@@ -81,10 +84,11 @@ class _Source:
         self.device, self.dtype = device, dtype
         self.loaded = 0
         self.geom: FrameGeometry | None = None
+        # Held compactly (uint8 and bool); the float tensors the networks take are made on
+        # use, bit-for-bit the same as converting once.
         self.ori = _Store()  # HxWx3 uint8 at the processing size
-        self.frame = _Store()  # 3xHxW float32 in [-1, 1] on the device
-        self.flow_mask = _Store()  # 1xHxW
-        self.mask = _Store()  # 1xHxW (dilated)
+        self.flow_mask = _Store()  # 1xHxW bool on the device
+        self.mask = _Store()  # 1xHxW bool (dilated) on the device
         self.mask_np = _Store()  # HxWx1 uint8
         self.seconds = 0.0
 
@@ -109,15 +113,23 @@ class _Source:
                 fm, md = self.processor.prepare_mask(mask, self.geom)
             self.ori[i] = ori
             self.mask_np[i] = md[..., None]
-            x = torch.from_numpy(np.array(ori)).to(self.device).permute(2, 0, 1).float() / 255 * 2 - 1
-            self.frame[i] = x
-            self.flow_mask[i] = torch.from_numpy(np.ascontiguousarray(fm)).to(self.device, torch.float32)[None]
-            self.mask[i] = torch.from_numpy(np.ascontiguousarray(md)).to(self.device, torch.float32)[None]
+            self.flow_mask[i] = torch.from_numpy(np.ascontiguousarray(fm) > 0).to(self.device)[None]
+            self.mask[i] = torch.from_numpy(np.ascontiguousarray(md) > 0).to(self.device)[None]
             self.loaded += 1
         self.seconds += time.perf_counter() - t0
 
+    def frames(self, ids: Iterable[int]) -> torch.Tensor:
+        """Nx3xHxW float32 in [-1, 1] on the device."""
+        x = torch.from_numpy(np.stack([self.ori[i] for i in ids])).to(self.device)
+        return x.permute(0, 3, 1, 2).float() / 255 * 2 - 1
+
+    def masks(self, ids: Iterable[int], dtype: torch.dtype, flow: bool = False) -> torch.Tensor:
+        """Nx1xHxW 0/1 masks (dilated, or the flow masks) as ``dtype``."""
+        store = self.flow_mask if flow else self.mask
+        return torch.stack([store[i] for i in ids]).to(dtype)
+
     def drop_below(self, low: int) -> None:
-        for s in (self.ori, self.frame, self.flow_mask, self.mask, self.mask_np):
+        for s in (self.ori, self.flow_mask, self.mask, self.mask_np):
             s.drop_below(low)
 
 
@@ -230,7 +242,7 @@ class ProPainterPipeline:
                 c = plan.raft_clips[raft_next]
                 src.ensure(g(c.stop - 1))
                 t0 = time.perf_counter()
-                frames = torch.stack([src.frame[g(i)] for i in range(c.start, c.stop)])
+                frames = src.frames([g(i) for i in range(c.start, c.stop)])
                 ff, fb = bidirectional_flows(self.raft, frames, cfg.raft_iter)
                 for k in range(c.stop - c.start - 1):  # copies: a dropped frame frees its memory
                     gt_f[c.start + k], gt_b[c.start + k] = ff[k].clone(), fb[k].clone()
@@ -248,7 +260,7 @@ class ProPainterPipeline:
                 t0 = time.perf_counter()
                 ff = torch.stack([gt_f[i] for i in range(c.start, c.stop)])[None].to(self.dtype)
                 fb = torch.stack([gt_b[i] for i in range(c.start, c.stop)])[None].to(self.dtype)
-                fm = torch.stack([src.flow_mask[g(i)] for i in range(c.start, c.stop + 1)])[None].to(self.dtype)
+                fm = src.masks([g(i) for i in range(c.start, c.stop + 1)], self.dtype, flow=True)[None]
                 pf, pb = self.flow_completion.complete(ff, fb, fm)
                 for i in range(c.keep_start, c.keep_stop):
                     pred_f[i], pred_b[i] = pf[0, i - c.start].clone(), pb[0, i - c.start].clone()
@@ -269,20 +281,27 @@ class ProPainterPipeline:
                 c = plan.ip_chunks[ip_next]
                 ensure_fc(c.stop - 2)
                 t0 = time.perf_counter()
-                frames = torch.stack([src.frame[g(i)] for i in range(c.start, c.stop)])[None].to(self.dtype)
-                masks = torch.stack([src.mask[g(i)] for i in range(c.start, c.stop)])[None].to(self.dtype)
+                frames = src.frames([g(i) for i in range(c.start, c.stop)])[None].to(self.dtype)
+                masks = src.masks([g(i) for i in range(c.start, c.stop)], self.dtype)[None]
                 ff = torch.stack([pred_f[i] for i in range(c.start, c.stop - 1)])[None]
                 fb = torch.stack([pred_b[i] for i in range(c.start, c.stop - 1)])[None]
                 prop, um = propagate_images(frames * (1 - masks), ff, fb, masks, "nearest")
                 done = frames * (1 - masks) + prop * masks
                 for i in range(c.keep_start, c.keep_stop):
-                    upd[i], upd_mask[i] = done[0, i - c.start].clone(), um[0, i - c.start].clone()
+                    upd[i], upd_mask[i] = done[0, i - c.start].clone(), um[0, i - c.start] > 0
                 del frames, masks, ff, fb, prop, um, done
                 trim_heap()
                 self.times.propagation += time.perf_counter() - t0
                 ip_next += 1
                 yield_progress.append(Progress("propagation", offset + min(c.keep_stop, t), stop))
 
+        # The last window that uses a frame's updated image and features (as a neighbour or a
+        # reference), and its completed flows (neighbours only): held no longer than that.
+        last_use: dict[int, int] = {}
+        flow_use: dict[int, int] = {}
+        for wi, win in enumerate(plan.windows):
+            last_use.update(dict.fromkeys(win.ids, wi))
+            flow_use.update(dict.fromkeys(win.neighbors[:-1], wi))
         yield_progress: list[Progress] = []
         comp: dict[int, np.ndarray] = {}
         emitted = 0
@@ -316,13 +335,12 @@ class ProPainterPipeline:
                 emitted += len(ready)
             # Drop what no later window or chunk needs.
             if nxt is not None:
-                low = min(min(nxt.ids), nxt.f - s)
                 for store in (upd, upd_mask, enc_cache):
-                    store.drop_below(low)
-                if ip_next < len(plan.ip_chunks):
-                    low = min(low, plan.ip_chunks[ip_next].start)
-                pred_f.drop_below(low)
-                pred_b.drop_below(low)
+                    store.drop_where(lambda k: last_use[k] <= wi)  # noqa: B023 - used at once
+                ip_low = plan.ip_chunks[ip_next].start if ip_next < len(plan.ip_chunks) else n
+                for store in (pred_f, pred_b):
+                    store.drop_where(lambda k: flow_use.get(k, -1) <= wi and k < ip_low)  # noqa: B023
+                low = min(min(nxt.ids), nxt.f - s, ip_low)
                 if fc_next < len(plan.fc_chunks):
                     low = min(low, plan.fc_chunks[fc_next].start)
                 if raft_next < len(plan.raft_clips):
@@ -339,8 +357,8 @@ class ProPainterPipeline:
     def _window(self, ids: list[int], nb: list[int], upd: _Store, upd_mask: _Store, src: _Source,
                 g: Callable[[int], int], pred_f: _Store, pred_b: _Store, enc_cache: _Store) -> torch.Tensor:
         frames = torch.stack([upd[i] for i in ids])[None]
-        masks_in = torch.stack([src.mask[g(i)] for i in ids])[None].to(self.dtype)
-        masks_upd = torch.stack([upd_mask[i] for i in ids])[None]
+        masks_in = src.masks([g(i) for i in ids], self.dtype)[None]
+        masks_upd = torch.stack([upd_mask[i] for i in ids])[None].to(self.dtype)
         missing = [k for k, i in enumerate(ids) if i not in enc_cache]
         if missing:
             enc = self.generator.encode(frames[0, missing], masks_in[0, missing], masks_upd[0, missing])

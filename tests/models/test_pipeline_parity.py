@@ -116,7 +116,7 @@ def _stream_lazily(nets, cfg, t):
     pipe = ProPainterPipeline(*nets, cfg)
     out, ahead, held = [], 0, 0
     for ev in pipe.stream_pairs(lazy(), t):
-        held = max(held, len(pipe.last_source.frame.items))
+        held = max(held, len(pipe.last_source.ori.items))
         if isinstance(ev, FramesReady):
             ahead = max(ahead, len(pulled) - len(out))
             out.extend(ev.frames)
