@@ -15,7 +15,7 @@ import torch
 from models.flow_completion import RecurrentFlowCompleteNet
 from models.plan import ClipPlan
 from models.propagation import propagate_images
-from models.propainter import InpaintGenerator
+from models.propainter import DECODE_MARGIN, InpaintGenerator, decode_boxes
 from models.raft import RAFT, RAFTConfig, bidirectional_flows
 from models.errors import InputError
 
@@ -117,6 +117,50 @@ def test_generator_window_matches_reference_slice(nets):
     x = pred.reshape(len(pred), -1).double()
     stats = torch.stack([x.mean(1), x.std(1), x.min(1).values, x.max(1).values, x.abs().mean(1)], 1).numpy()
     np.testing.assert_allclose(stats, r["stats__win_pred"][: len(nid)], atol=5e-5, rtol=0)
+
+    # The pipeline's call decodes only around the mask: equal to the whole decode inside it.
+    only = nets[2](updated[:, ids], ff, fb, masks[:, ids], upd_masks[:, ids], len(nid), masked_only=True)[0]
+    inside = masks[0, nid].expand(-1, 3, -1, -1).bool()
+    assert (only - pred).abs()[inside].max() < 1e-5
+
+
+BOXES = {
+    "one blob": [(100, 150, 200, 260)],
+    "opposite corners": [(0, 40, 0, 30), (200, 240, 400, 432)],
+    "thin band to the edges": [(118, 122, 0, 432)],
+    "almost everything": [(5, 235, 5, 430)],
+    "nothing": [],
+}
+
+
+@pytest.mark.parametrize("layout", BOXES)
+@torch.inference_mode()
+def test_decoding_around_the_mask_equals_decoding_everything_inside_it(layout):
+    torch.manual_seed(0)
+    g = InpaintGenerator()
+    for p in g.decoder.parameters():
+        p.normal_(0, 0.05)
+    H, W = 240, 432
+    feat = torch.randn(1, 128, H // 4, W // 4)
+    frame = torch.rand(1, 3, H, W)
+    m = torch.zeros(H, W)
+    for y0, y1, x0, x1 in BOXES[layout]:
+        m[y0:y1, x0:x1] = 1
+    whole = torch.tanh(g.decode(feat))
+    out = g._decode_masked(feat, m, frame)
+    inside = m.bool().expand(3, H, W)
+    assert (out[0][inside] - whole[0][inside]).abs().max() < 1e-5 if inside.any() else True
+    boxes = decode_boxes(m, (H // 4, W // 4), DECODE_MARGIN)
+    if layout == "almost everything":
+        assert boxes is None  # cheaper to decode the whole frame
+    else:
+        # Only the boxes were decoded: outside them the frame is returned untouched.
+        covered = torch.zeros(H, W, dtype=torch.bool)
+        for y0, y1, x0, x1 in boxes:
+            covered[4 * y0 : 4 * y1, 4 * x0 : 4 * x1] = True
+        assert torch.equal(out[0][:, ~covered], frame[0][:, ~covered])
+        assert covered.float().mean() < 0.3
+        assert len(boxes) == len(BOXES[layout])
 
 
 @pytest.mark.parametrize("case", ["a", "b", "d"])
