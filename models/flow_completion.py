@@ -79,11 +79,14 @@ class FeaturePropagation(nn.Module):
             )
         self.fusion = nn.Conv2d(2 * channel, channel, 1)
 
-    def _direction(self, name: str, spatial: list[torch.Tensor], other: list[torch.Tensor] | None) -> list[torch.Tensor]:
+    def _direction(self, name: str, spatial: list[torch.Tensor], other: list[torch.Tensor | None] | None = None,
+                   fused: torch.Tensor | None = None) -> list[torch.Tensor | None]:
+        """One pass. The forward pass (``other``: the backward features) writes each frame's
+        fusion into ``fused`` as soon as it is known and lets go of that backward feature."""
         t = len(spatial)
         order = range(t - 1, -1, -1) if name == "backward_" else range(t)
-        out: dict[int, torch.Tensor] = {}
-        history: list[torch.Tensor] = []
+        out: list[torch.Tensor | None] = [None] * t
+        history: list[torch.Tensor] = []  # the last two propagated features
         prop = spatial[0].new_zeros(spatial[0].shape)
         for step, idx in enumerate(order):
             cur = spatial[idx]
@@ -91,18 +94,23 @@ class FeaturePropagation(nn.Module):
                 second = history[-2] if step > 1 else torch.zeros_like(prop)
                 cond = torch.cat([prop, cur, second], dim=1)
                 prop = self.deform_align[name](torch.cat([prop, second], dim=1), cond)
-            parts = [cur] + ([other[idx]] if other is not None else []) + [prop]
+            parts = [cur] + ([other[idx]] if other is not None else []) + [prop]  # type: ignore[list-item]
             prop = prop + self.backbone[name](torch.cat(parts, dim=1))
-            history.append(prop)
-            out[idx] = prop
-        return [out[i] for i in range(t)]
+            history = (history + [prop])[-2:]
+            if fused is None:
+                out[idx] = prop
+            else:
+                assert other is not None
+                fused[:, idx] = self.fusion(torch.cat([other[idx], prop], dim=1)) + cur  # type: ignore[list-item]
+                other[idx] = None
+        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         spatial = list(x.unbind(1))
-        backward = self._direction("backward_", spatial, None)
-        forward = self._direction("forward_", spatial, backward)
-        fused = [self.fusion(torch.cat([b, f], dim=1)) for b, f in zip(backward, forward)]
-        return torch.stack(fused, dim=1) + x
+        backward = self._direction("backward_", spatial)
+        fused = torch.empty_like(x)
+        self._direction("forward_", spatial, backward, fused)
+        return fused
 
 
 class Upconv(nn.Module):
@@ -144,6 +152,73 @@ class EdgeDetection(nn.Module):
         return torch.sigmoid(self.out_layer(e))
 
 
+def _layers(*modules: nn.Module) -> list[nn.Module]:
+    """The Conv3d and LeakyReLU layers inside ``modules``, in the order they run."""
+    out: list[nn.Module] = []
+    for m in modules:
+        out.extend([m] if isinstance(m, (nn.Conv3d, nn.LeakyReLU)) else _layers(*m.children()))
+    return out
+
+
+def _in_time_chunks(layers: list[nn.Module], x: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Run Conv3d/LeakyReLU ``layers`` on BxCxTxHxW ``x``, ``chunk`` frames at a time, streamed.
+
+    Each conv is computed once per frame, on demand: a chunk of a temporal conv (kernel
+    kt > 1, stride 1, zero padding) reads its padding's reach of the previous layer's
+    frames (zeros past the clip's ends), which are computed first, and a layer's frames are
+    let go of as soon as the next layer has read them. Only a few frames of each
+    intermediate layer exist at once; the result is the layers' own on the whole clip.
+    """
+    convs: list[tuple[nn.Conv3d, float | None]] = []
+    for layer in layers:
+        if isinstance(layer, nn.LeakyReLU):
+            convs[-1] = (convs[-1][0], layer.negative_slope)
+        else:
+            assert isinstance(layer, nn.Conv3d) and layer.stride[0] == 1 and layer.padding_mode == "zeros" or layer.kernel_size[0] == 1
+            convs.append((layer, None))
+    t = x.shape[2]
+    done = [0] * len(convs)
+    bufs: list[list[tuple[int, torch.Tensor]]] = [[] for _ in convs]
+    result: torch.Tensor | None = None
+
+    def frames(i: int, lo: int, hi: int) -> torch.Tensor:  # frames [lo, hi) of layer i's output
+        if i < 0:
+            return x[:, :, lo:hi]
+        while done[i] < hi:
+            compute(i)
+        parts = [y[:, :, max(lo - s0, 0) : hi - s0] for s0, y in bufs[i] if s0 < hi and s0 + y.shape[2] > lo]
+        return parts[0] if len(parts) == 1 else torch.cat(parts, 2)
+
+    def compute(i: int) -> None:
+        nonlocal result
+        conv, slope = convs[i]
+        a = done[i]
+        b = min(t, a + chunk)
+        p = conv.padding[0]
+        if conv.kernel_size[0] == 1:
+            y = conv(frames(i - 1, a, b))
+        else:
+            lo, hi = max(0, a - p), min(t, b + p)
+            xs = F.pad(frames(i - 1, lo, hi), (0, 0, 0, 0, lo - (a - p), b + p - hi))
+            y = F.conv3d(xs, conv.weight, conv.bias, 1, (0, *conv.padding[1:]), conv.dilation)
+        if slope is not None:
+            y = F.leaky_relu(y, slope, inplace=True)
+        done[i] = b
+        if i > 0:  # the previous layer's frames this layer will not read again
+            bufs[i - 1] = [(s0, z) for s0, z in bufs[i - 1] if s0 + z.shape[2] > b - p]
+        if i == len(convs) - 1:
+            if result is None:
+                result = y.new_empty(y.shape[0], y.shape[1], t, *y.shape[3:])
+            result[:, :, a:b] = y
+        else:
+            bufs[i].append((a, y))
+
+    while done[-1] < t:
+        compute(len(convs) - 1)
+    assert result is not None
+    return result
+
+
 class RecurrentFlowCompleteNet(nn.Module):
     decoder_batch = 8  # frames decoded at once
 
@@ -168,17 +243,22 @@ class RecurrentFlowCompleteNet(nn.Module):
         b, t, _, h, w = masked_flows.shape
         if h % 8 or w % 8:
             raise InputError(f"flow completion needs sides that are multiples of 8, got {w}x{h}")
-        x = self.downsample(torch.cat((masked_flows, masks), dim=2).transpose(1, 2))
-        e1 = self.encoder1(x)
-        mid = self.mid_dilation(self.encoder2(e1)).transpose(1, 2)
-        prop = self.feat_prop_module(mid).reshape(b * t, 128, h // 8, w // 8)
-        e1 = e1.transpose(1, 2).reshape(b * t, 64, h // 4, w // 4)
+        # The 3D encoder runs layer by layer, each layer a few frames at a time: only one
+        # layer's input and output for the whole sub-video exist at once (the half-resolution
+        # activations of 80 frames would otherwise be held three and four times over).
+        x = torch.cat((masked_flows, masks), dim=2).transpose(1, 2)
+        e1 = _in_time_chunks(_layers(self.downsample, self.encoder1), x, self.decoder_batch)
+        del x
+        mid = _in_time_chunks(_layers(self.encoder2, self.mid_dilation), e1, self.decoder_batch).transpose(1, 2)
+        prop = self.feat_prop_module(mid)
+        del mid
         # The decoder is per frame: run it a few frames at a time so the full-resolution
         # activations of a long sub-video never exist at once.
         flows = []
-        for i in range(0, b * t, self.decoder_batch):
-            d2 = self.decoder2(prop[i : i + self.decoder_batch]) + e1[i : i + self.decoder_batch]
-            flows.append(self.upsample(self.decoder1(d2)))
+        for bi in range(b):
+            for i in range(0, t, self.decoder_batch):
+                d2 = self.decoder2(prop[bi, i : i + self.decoder_batch]) + e1[bi, :, i : i + self.decoder_batch].transpose(0, 1)
+                flows.append(self.upsample(self.decoder1(d2)))
         return torch.cat(flows).view(b, t, 2, h, w)
 
     def complete(self, flows_f: torch.Tensor, flows_b: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
