@@ -190,15 +190,17 @@ class InpaintGenerator(nn.Module):
         tokens = torch.cat([self.ss(enc[:, i : i + fb].reshape(-1, c, h, w), b, (h, w)) for i in range(0, t, fb)], dim=1)
         tokens = self.transformers(tokens, (h, w), mask_pool, t_dilation=t_dilation)
         # Soft composition and decoding are per frame, and only the local frames are output.
-        comp = torch.cat([self.sc(tokens[:, i : min(i + fb, l_t)], min(fb, l_t - i), (h, w)).view(b, -1, c, h, w)
-                          for i in range(0, l_t, fb)], dim=1)
-        enc = (enc[:, :l_t] + comp).reshape(-1, c, h, w)
         if masked_only:
             frames_local = frames[:, :l_t].reshape(-1, 3, H, W)
             masks_local = masks_in[:, :l_t].reshape(-1, H, W)
-            out = torch.cat([self._decode_masked(enc[i : i + 1], masks_local[i], frames_local[i : i + 1])
+            enc = enc[:, :l_t].reshape(-1, c, h, w)
+            tokens = tokens[:, :l_t].reshape(b * l_t, 1, *tokens.shape[2:])
+            out = torch.cat([self._decode_masked(enc[i : i + 1], tokens[i : i + 1], masks_local[i], frames_local[i : i + 1])
                              for i in range(len(enc))])
             return out.view(b, l_t, 3, H, W)
+        comp = torch.cat([self.sc(tokens[:, i : min(i + fb, l_t)], min(fb, l_t - i), (h, w)).view(b, -1, c, h, w)
+                          for i in range(0, l_t, fb)], dim=1)
+        enc = (enc[:, :l_t] + comp).reshape(-1, c, h, w)
         out = torch.cat([self.decode(enc[i : i + fb]) for i in range(0, len(enc), fb)])
         return torch.tanh(out).view(b, l_t, 3, H, W)
 
@@ -206,22 +208,25 @@ class InpaintGenerator(nn.Module):
         """Nx128xhxw -> Nx3xHxW (before tanh), on channels-last activations (faster CPU convs)."""
         return self.decoder(feat.contiguous(memory_format=torch.channels_last)).contiguous()
 
-    def _decode_masked(self, feat: torch.Tensor, mask: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
-        """Decode one frame (1x128xhxw) only around its mask (HxW); elsewhere the frame (1x3xHxW).
+    def _decode_masked(self, enc: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
+        """Compose and decode one frame only around its mask; elsewhere return the frame.
 
-        The decoder sees a few feature pixels around each output pixel, so each box of the
-        mask is decoded from a crop with a margin. The decoder's upsampling uses
+        ``enc``: 1x128xhxw features, ``tokens``: its 1x1xfhxfwxD transformer tokens,
+        ``mask``: HxW, ``frame``: 1x3xHxW. The soft composition and the decoder see a few
+        feature pixels around each output pixel, so each box of the mask is composed and
+        decoded from a crop with a margin. The decoder's upsampling uses
         ``align_corners=True``, whose sampling positions depend on the whole map's size, so
         a crop is upsampled at the positions the whole map would use (:func:`_upsample_crop`).
         """
-        h, w = feat.shape[-2:]
+        h, w = enc.shape[-2:]
         boxes = decode_boxes(mask, (h, w), DECODE_MARGIN)
         if boxes is None:
-            return torch.tanh(self.decode(feat))
+            return torch.tanh(self.decode(enc + self.sc(tokens, 1, (h, w))))
         out = frame.clone()
-        for y0, y1, x0, x1 in boxes:
-            x = feat[:, :, y0:y1, x0:x1]
-            up1, up2, conv1, conv2 = self.decoder[0], self.decoder[4], self.decoder[2], self.decoder[6]
+        up1, up2, conv1, conv2 = self.decoder[0], self.decoder[4], self.decoder[2], self.decoder[6]
+        for box in boxes:
+            y0, y1, x0, x1 = box
+            x = enc[:, :, y0:y1, x0:x1] + self.sc.region(tokens[0, 0], box, (h, w))
             x = F.leaky_relu(up1.conv(_upsample_crop(x, (y0, x0), (h, w))), 0.2)
             x = F.leaky_relu(conv1(x), 0.2)
             x = F.leaky_relu(up2.conv(_upsample_crop(x, (2 * y0, 2 * x0), (2 * h, 2 * w))), 0.2)
@@ -229,8 +234,9 @@ class InpaintGenerator(nn.Module):
         return out
 
 
-#: feature pixels decoded around the mask (the decoder's reach is under 3)
-DECODE_MARGIN = 4
+#: feature pixels composed and decoded around the mask (the decoder reaches under 3,
+#: the composition's 3x3 conv 1 more)
+DECODE_MARGIN = 5
 
 
 def decode_boxes(mask: torch.Tensor, size: tuple[int, int], margin: int, max_fraction: float = 0.6

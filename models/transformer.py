@@ -58,6 +58,25 @@ class SoftComp(nn.Module):
         feat = torch.baddbmm(e.bias.view(1, -1, 1), e.weight.expand(len(x), -1, -1), x.transpose(1, 2))
         return self.bias_conv(F.fold(feat, output_size=size, **T2T))
 
+    def region(self, x: torch.Tensor, box: tuple[int, int, int, int], size: tuple[int, int]) -> torch.Tensor:
+        """The ``forward`` of one frame's fhxfwxD tokens ``x`` on the feature pixels of ``box``
+        (y0, y1, x0, x1) only: 1xCx(y1-y0)x(x1-x0), from the tokens whose patches reach it."""
+        y0, y1, x0, x1 = box
+        (k, _), (st, _), (p, _) = T2T["kernel_size"], T2T["stride"], T2T["padding"]
+        # The 3x3 conv reads one pixel around the box; token i covers rows [st*i - p, st*i - p + k).
+        ry0, ry1, rx0, rx1 = max(0, y0 - 1), min(size[0], y1 + 1), max(0, x0 - 1), min(size[1], x1 + 1)
+        ti0, ti1 = max(0, (ry0 + p - k) // st + 1), min(x.shape[0], (ry1 + p - 1) // st + 1)
+        tj0, tj1 = max(0, (rx0 + p - k) // st + 1), min(x.shape[1], (rx1 + p - 1) // st + 1)
+        e = self.embedding
+        sel = x[ti0:ti1, tj0:tj1].reshape(1, -1, x.shape[-1])
+        feat = torch.baddbmm(e.bias.view(1, -1, 1), e.weight[None], sel.transpose(1, 2))
+        nh, nw = ti1 - ti0, tj1 - tj0
+        folded = F.fold(feat, output_size=(st * (nh - 1) + k, st * (nw - 1) + k), kernel_size=k, stride=st)
+        oy, ox = st * ti0 - p, st * tj0 - p  # where the folded map starts in the feature map
+        folded = folded[:, :, ry0 - oy : ry1 - oy, rx0 - ox : rx1 - ox]
+        out = self.bias_conv(folded)
+        return out[:, :, y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0]
+
 
 class FusionFeedForward(nn.Module):
     """FFN whose hidden patches are folded back to the feature map (averaging overlaps) and
