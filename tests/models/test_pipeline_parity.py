@@ -140,6 +140,27 @@ def test_streamed_long_clip_equals_whole_clip_and_memory_is_bounded(nets):
     assert len(longer) == 60 and max(held, held_longer) <= 43
 
 
+
+def test_two_windows_at_once_give_the_same_frames(nets):
+    """With two CPU threads the pipeline computes windows in pairs, one per thread; the
+    frames equal those of one window at a time."""
+    cfg = ProPainterConfig(subvideo_length=6, neighbor_length=4, ref_stride=2, raft_iter=1, mask_dilation=1)
+    frames, masks = _moving_clip(14)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        pipe = ProPainterPipeline(*nets, cfg)
+        assert pipe._window_workers() == 2
+        pairs = pipe(frames, masks)
+        assert torch.get_num_threads() == 2  # restored after each pair
+        pipe.concurrent_windows = False
+        assert pipe._window_workers() == 1
+        one = pipe(frames, masks)
+    finally:
+        torch.set_num_threads(threads)
+    assert len(pairs) == len(one) == 14
+    assert all(np.array_equal(a, b) for a, b in zip(pairs, one))
+
 def test_cancel_between_chunks_keeps_finished_frames(nets):
     cfg = ProPainterConfig(subvideo_length=6, neighbor_length=4, ref_stride=2, raft_iter=1)
     frames, masks = _moving_clip(12)
@@ -155,7 +176,7 @@ def test_out_of_memory_halves_the_subvideo_length_and_keeps_finished_frames(nets
     cfg = ProPainterConfig(subvideo_length=8, neighbor_length=4, ref_stride=2, raft_iter=1)
     frames, masks = _moving_clip(14)
     pipe = ProPainterPipeline(*nets, cfg)
-    real = pipe._window
+    real = pipe._generate
     calls = {"n": 0}
 
     def flaky(*a, **k):
@@ -164,7 +185,7 @@ def test_out_of_memory_halves_the_subvideo_length_and_keeps_finished_frames(nets
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(*a, **k)
 
-    monkeypatch.setattr(pipe, "_window", flaky)
+    monkeypatch.setattr(pipe, "_generate", flaky)
     events = list(pipe.stream(frames, masks, len(frames)))
     notes = [e.message for e in events if isinstance(e, Progress) and e.stage == "out of memory"]
     assert notes and "sub-video length 4" in notes[0]
