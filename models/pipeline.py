@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 
 from .config import ProPainterConfig
-from .device import trim_heap
+from .device import run_split, trim_heap
 from .errors import Cancelled, InputError
 from .events import Event, FramesReady, Progress
 from .flow_completion import RecurrentFlowCompleteNet
@@ -157,7 +156,7 @@ class ProPainterPipeline:
         #: the frame source of the last run (tests look at how many frames it holds)
         self.last_source: _Source | None = None
         #: on a CPU with several threads, compute two transformer windows at once, each with
-        #: half the threads (same results, about 10 % faster on 2 cores; more memory)
+        #: half the threads (same results, a few per cent faster on 2 cores; more memory)
         self.concurrent_windows = True
 
     # ------------------------------------------------------------------ public
@@ -375,20 +374,8 @@ class ProPainterPipeline:
         """Predictions of the local frames of each window in ``group`` (see :meth:`_window`)."""
         inputs = [self._window_inputs(w.ids, list(w.neighbors), upd, upd_mask, src, g, pred_f, pred_b, enc_cache)
                   for w in group]
-        if len(inputs) == 1:
-            return [self._generate(*inputs[0])]
-        threads = torch.get_num_threads()
-        torch.set_num_threads(max(1, threads // len(inputs)))
-        try:
-            with ThreadPoolExecutor(len(inputs) - 1) as pool:
-                # A fresh pool: its threads take the thread count set just above.
-                futures = [pool.submit(self._generate, *args) for args in inputs[1:]]
-                first = self._generate(*inputs[0])
-                return [first] + [f.result() for f in futures]
-        finally:
-            torch.set_num_threads(threads)
+        return run_split([lambda args=args: self._generate(*args) for args in inputs], self.device)
 
-    @torch.inference_mode()
     def _generate(self, frames: torch.Tensor, ff: torch.Tensor, fb: torch.Tensor, masks_in: torch.Tensor,
                   masks_upd: torch.Tensor, num_local: int, enc_feat: torch.Tensor) -> torch.Tensor:
         # Only the masked pixels of the prediction are used (composition), so only they are decoded.

@@ -170,3 +170,39 @@ def test_trim_heap_gives_freed_memory_back_to_the_system():
     assert dev.trim_heap() is True
     assert before - rss_mib() > 100
     del keep
+
+
+def test_run_split_runs_side_by_side_with_a_share_of_the_threads_and_restores_them():
+    from models.device import run_split
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seen = []
+
+        def work(k):
+            def call():
+                seen.append((torch.get_num_threads(), torch.is_inference_mode_enabled()))
+                return torch.full((2,), float(k)) * 2
+            return call
+
+        with torch.inference_mode():
+            out = run_split([work(1), work(2)])
+        assert [o.tolist() for o in out] == [[2.0, 2.0], [4.0, 4.0]]  # in order
+        assert seen and all(n == 1 and inf for n, inf in seen)  # half the threads each, caller's mode
+        assert torch.get_num_threads() == 2
+
+        def boom():
+            raise RuntimeError("worker failed")
+
+        with pytest.raises(RuntimeError, match="worker failed"):
+            run_split([work(1), boom])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    # One thread, or not a CPU: one after the other, in the calling thread.
+    torch.set_num_threads(1)
+    try:
+        assert [o.tolist() for o in run_split([work(3), work(4)])] == [[6.0, 6.0], [8.0, 8.0]]
+    finally:
+        torch.set_num_threads(threads)
