@@ -18,6 +18,7 @@ import torch.nn.functional as F
 import torchvision.ops
 
 from .deform import deform_conv3x3
+from .device import trim_heap
 from .errors import InputError
 
 
@@ -256,17 +257,19 @@ class RecurrentFlowCompleteNet(nn.Module):
         x = torch.cat((masked_flows, masks), dim=2).transpose(1, 2)
         e1 = _in_time_chunks(_layers(self.downsample, self.encoder1), x, self.decoder_batch)
         del x
+        trim_heap()  # freed half-resolution activations go back to the system before the next ones
         mid = _in_time_chunks(_layers(self.encoder2, self.mid_dilation), e1, self.decoder_batch).transpose(1, 2)
         prop = self.feat_prop_module(mid)
         del mid
+        trim_heap()
         # The decoder is per frame: run it a few frames at a time so the full-resolution
         # activations of a long sub-video never exist at once.
-        flows = []
+        flows = masked_flows.new_empty(b, t, 2, h, w)
         for bi in range(b):
             for i in range(0, t, self.decoder_batch):
                 d2 = self.decoder2(prop[bi, i : i + self.decoder_batch]) + e1[bi, :, i : i + self.decoder_batch].transpose(0, 1)
-                flows.append(self.upsample(self.decoder1(d2)))
-        return torch.cat(flows).view(b, t, 2, h, w)
+                flows[bi, i : i + self.decoder_batch] = self.upsample(self.decoder1(d2))
+        return flows
 
     def complete(self, flows_f: torch.Tensor, flows_b: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Complete both directions and keep the input flow outside the hole.
@@ -276,6 +279,12 @@ class RecurrentFlowCompleteNet(nn.Module):
         flow the mask of frame t+1; the backward pass runs on the time-reversed sequence.
         """
         mf, mb = masks[:, :-1], masks[:, 1:]
-        pred_f = self(flows_f * (1 - mf), mf)
-        pred_b = self(torch.flip(flows_b * (1 - mb), dims=[1]), torch.flip(mb, dims=[1])).flip(1)
-        return pred_f * mf + flows_f * (1 - mf), pred_b * mb + flows_b * (1 - mb)
+        # Composed in place and one direction at a time, so that few sub-video-sized tensors
+        # are alive at once (the same products and sums as pred * m + flow * (1 - m)).
+        kept = flows_f * (1 - mf)
+        pred_f = self(kept, mf).mul_(mf).add_(kept)
+        del kept
+        trim_heap()
+        kept = flows_b * (1 - mb)
+        pred_b = self(torch.flip(kept, dims=[1]), torch.flip(mb, dims=[1])).flip(1).mul_(mb).add_(kept)
+        return pred_f, pred_b

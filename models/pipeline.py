@@ -264,14 +264,15 @@ class ProPainterPipeline:
                 ff = torch.stack([gt_f[i] for i in range(c.start, c.stop)])[None].to(self.dtype)
                 fb = torch.stack([gt_b[i] for i in range(c.start, c.stop)])[None].to(self.dtype)
                 fm = src.masks([g(i) for i in range(c.start, c.stop + 1)], self.dtype, flow=True)[None]
+                # The stacked copies are the input now: keep only the next chunk's overlap.
+                low = plan.fc_chunks[fc_next + 1].start if fc_next + 1 < len(plan.fc_chunks) else n
+                gt_f.drop_below(low)
+                gt_b.drop_below(low)
                 pf, pb = self.flow_completion.complete(ff, fb, fm)
                 for i in range(c.keep_start, c.keep_stop):
                     pred_f[i], pred_b[i] = pf[0, i - c.start].clone(), pb[0, i - c.start].clone()
                     if self.collected_flows is not None and i < t - 1:
                         self.collected_flows[offset + i] = (pred_f[i].float().cpu(), pred_b[i].float().cpu())
-                low = plan.fc_chunks[fc_next + 1].start if fc_next + 1 < len(plan.fc_chunks) else n
-                gt_f.drop_below(low)
-                gt_b.drop_below(low)
                 del pf, pb, ff, fb, fm
                 trim_heap()
                 self.times.flow_completion += time.perf_counter() - t0
