@@ -248,13 +248,17 @@ class RecurrentFlowCompleteNet(nn.Module):
 
     def forward(self, masked_flows: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """BxTx2xHxW flows (zero in the hole) + BxTx1xHxW masks -> BxTx2xHxW completed flows."""
-        b, t, _, h, w = masked_flows.shape
+        return self._run(torch.cat((masked_flows, masks), dim=2))
+
+    def _run(self, x: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+        """BxTx3xHxW (masked flow, mask) -> BxTx2xHxW; ``reverse``: the output in reversed time."""
+        b, t, _, h, w = x.shape
         if h % 8 or w % 8:
             raise InputError(f"flow completion needs sides that are multiples of 8, got {w}x{h}")
         # The 3D encoder runs layer by layer, each layer a few frames at a time: only one
         # layer's input and output for the whole sub-video exist at once (the half-resolution
         # activations of 80 frames would otherwise be held three and four times over).
-        x = torch.cat((masked_flows, masks), dim=2).transpose(1, 2)
+        x = x.transpose(1, 2)
         e1 = _in_time_chunks(_layers(self.downsample, self.encoder1), x, self.decoder_batch)
         del x
         trim_heap()  # freed half-resolution activations go back to the system before the next ones
@@ -264,11 +268,15 @@ class RecurrentFlowCompleteNet(nn.Module):
         trim_heap()
         # The decoder is per frame: run it a few frames at a time so the full-resolution
         # activations of a long sub-video never exist at once.
-        flows = masked_flows.new_empty(b, t, 2, h, w)
+        flows = prop.new_empty(b, t, 2, h, w)
         for bi in range(b):
             for i in range(0, t, self.decoder_batch):
                 d2 = self.decoder2(prop[bi, i : i + self.decoder_batch]) + e1[bi, :, i : i + self.decoder_batch].transpose(0, 1)
-                flows[bi, i : i + self.decoder_batch] = self.upsample(self.decoder1(d2))
+                y = self.upsample(self.decoder1(d2))
+                if reverse:
+                    flows[bi, t - i - len(y) : t - i] = y.flip(0)
+                else:
+                    flows[bi, i : i + len(y)] = y
         return flows
 
     def complete(self, flows_f: torch.Tensor, flows_b: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -279,12 +287,21 @@ class RecurrentFlowCompleteNet(nn.Module):
         flow the mask of frame t+1; the backward pass runs on the time-reversed sequence.
         """
         mf, mb = masks[:, :-1], masks[:, 1:]
-        # Composed in place and one direction at a time, so that few sub-video-sized tensors
-        # are alive at once (the same products and sums as pred * m + flow * (1 - m)).
-        kept = flows_f * (1 - mf)
-        pred_f = self(kept, mf).mul_(mf).add_(kept)
-        del kept
+        # One direction at a time, the network's input written frame by frame (time-reversed
+        # for the backward flows) and the result composed in place: few sub-video-sized
+        # tensors are alive at once. The same products and sums as pred * m + flow * (1 - m).
+        pred_f = self._run(self._input(flows_f, mf)).mul_(mf).add_(flows_f * (1 - mf))
         trim_heap()
-        kept = flows_b * (1 - mb)
-        pred_b = self(torch.flip(kept, dims=[1]), torch.flip(mb, dims=[1])).flip(1).mul_(mb).add_(kept)
+        pred_b = self._run(self._input(flows_b, mb, reverse=True), reverse=True).mul_(mb).add_(flows_b * (1 - mb))
         return pred_f, pred_b
+
+    @staticmethod
+    def _input(flows: torch.Tensor, masks: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+        """BxTx3xHxW network input: the flow zeroed in the hole, and the mask."""
+        b, t, _, h, w = flows.shape
+        x = flows.new_empty(b, t, 3, h, w)
+        for i in range(t):
+            j = t - 1 - i if reverse else i
+            torch.mul(flows[:, i], 1 - masks[:, i], out=x[:, j, :2])
+            x[:, j, 2:] = masks[:, i]
+        return x
