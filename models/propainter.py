@@ -223,14 +223,18 @@ class InpaintGenerator(nn.Module):
         if boxes is None:
             return torch.tanh(self.decode(enc + self.sc(tokens, 1, (h, w))))
         out = frame.clone()
-        up1, up2, conv1, conv2 = self.decoder[0], self.decoder[4], self.decoder[2], self.decoder[6]
         for box in boxes:
             y0, y1, x0, x1 = box
             x = enc[:, :, y0:y1, x0:x1] + self.sc.region(tokens[0, 0], box, (h, w))
-            x = F.leaky_relu(up1.conv(_upsample_crop(x, (y0, x0), (h, w))), 0.2)
-            x = F.leaky_relu(conv1(x), 0.2)
-            x = F.leaky_relu(up2.conv(_upsample_crop(x, (2 * y0, 2 * x0), (2 * h, 2 * w))), 0.2)
-            out[:, :, 4 * y0 : 4 * y1, 4 * x0 : 4 * x1] = torch.tanh(conv2(x))
+            origin, full = (y0, x0), (h, w)
+            for layer in self.decoder:  # the decoder's own layers, its upsamplings crop-aware
+                if isinstance(layer, Upconv):
+                    x = layer.conv(_upsample_crop(x, origin, full))
+                    origin, full = (2 * origin[0], 2 * origin[1]), (2 * full[0], 2 * full[1])
+                else:
+                    x = layer(x)
+            scale = full[0] // h
+            out[:, :, scale * y0 : scale * y1, scale * x0 : scale * x1] = torch.tanh(x)
         return out
 
 
