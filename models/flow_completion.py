@@ -182,7 +182,9 @@ def _in_time_chunks(layers: list[nn.Module], x: torch.Tensor, chunk: int) -> tor
         if isinstance(layer, nn.LeakyReLU):
             convs[-1] = (convs[-1][0], layer.negative_slope)
         else:
-            assert isinstance(layer, nn.Conv3d) and layer.stride[0] == 1 and layer.padding_mode == "zeros" or layer.kernel_size[0] == 1
+            # Frames map one to one (temporal stride 1); a temporal kernel pads with zeros.
+            assert isinstance(layer, nn.Conv3d) and layer.stride[0] == 1
+            assert layer.kernel_size[0] == 1 or layer.padding_mode == "zeros"
             convs.append((layer, None))
     t = x.shape[2]
     done = [0] * len(convs)
