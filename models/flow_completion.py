@@ -177,56 +177,69 @@ def _in_time_chunks(layers: list[nn.Module], x: torch.Tensor, chunk: int) -> tor
     let go of as soon as the next layer has read them. Only a few frames of each
     intermediate layer exist at once; the result is the layers' own on the whole clip.
     """
-    convs: list[tuple[nn.Conv3d, float | None]] = []
-    for layer in layers:
-        if isinstance(layer, nn.LeakyReLU):
-            convs[-1] = (convs[-1][0], layer.negative_slope)
-        else:
-            # Frames map one to one (temporal stride 1); a temporal kernel pads with zeros.
-            assert isinstance(layer, nn.Conv3d) and layer.stride[0] == 1
-            assert layer.kernel_size[0] == 1 or layer.padding_mode == "zeros"
-            convs.append((layer, None))
-    t = x.shape[2]
-    done = [0] * len(convs)
-    bufs: list[list[tuple[int, torch.Tensor]]] = [[] for _ in convs]
-    result: torch.Tensor | None = None
+    return _TimeStream(layers, x, chunk).run()
 
-    def frames(i: int, lo: int, hi: int) -> torch.Tensor:  # frames [lo, hi) of layer i's output
+
+class _TimeStream:
+    """The state of one :func:`_in_time_chunks` call. A class rather than two closures that
+    call each other: such closures form a reference cycle, and everything they hold (the
+    input and the output of a whole sub-video) would then live until the next garbage
+    collection instead of being freed on return."""
+
+    def __init__(self, layers: list[nn.Module], x: torch.Tensor, chunk: int) -> None:
+        self.convs: list[tuple[nn.Conv3d, float | None]] = []
+        for layer in layers:
+            if isinstance(layer, nn.LeakyReLU):
+                self.convs[-1] = (self.convs[-1][0], layer.negative_slope)
+            else:
+                # Frames map one to one (temporal stride 1); a temporal kernel pads with zeros.
+                assert isinstance(layer, nn.Conv3d) and layer.stride[0] == 1
+                assert layer.kernel_size[0] == 1 or layer.padding_mode == "zeros"
+                self.convs.append((layer, None))
+        self.x, self.chunk, self.t = x, chunk, x.shape[2]
+        self.done = [0] * len(self.convs)
+        self.bufs: list[list[tuple[int, torch.Tensor]]] = [[] for _ in self.convs]
+        self.result: torch.Tensor | None = None
+
+    def run(self) -> torch.Tensor:
+        while self.done[-1] < self.t:
+            self.compute(len(self.convs) - 1)
+        result, self.result, self.x = self.result, None, None
+        assert result is not None
+        return result
+
+    def frames(self, i: int, lo: int, hi: int) -> torch.Tensor:
+        """Frames [lo, hi) of layer i's output (i = -1: the input)."""
         if i < 0:
-            return x[:, :, lo:hi]
-        while done[i] < hi:
-            compute(i)
-        parts = [y[:, :, max(lo - s0, 0) : hi - s0] for s0, y in bufs[i] if s0 < hi and s0 + y.shape[2] > lo]
+            return self.x[:, :, lo:hi]
+        while self.done[i] < hi:
+            self.compute(i)
+        parts = [y[:, :, max(lo - s0, 0) : hi - s0] for s0, y in self.bufs[i] if s0 < hi and s0 + y.shape[2] > lo]
         return parts[0] if len(parts) == 1 else torch.cat(parts, 2)
 
-    def compute(i: int) -> None:
-        nonlocal result
-        conv, slope = convs[i]
-        a = done[i]
-        b = min(t, a + chunk)
+    def compute(self, i: int) -> None:
+        """The next chunk of layer i's output."""
+        conv, slope = self.convs[i]
+        a = self.done[i]
+        b = min(self.t, a + self.chunk)
         p = conv.padding[0]
         if conv.kernel_size[0] == 1:
-            y = conv(frames(i - 1, a, b))
+            y = conv(self.frames(i - 1, a, b))
         else:
-            lo, hi = max(0, a - p), min(t, b + p)
-            xs = F.pad(frames(i - 1, lo, hi), (0, 0, 0, 0, lo - (a - p), b + p - hi))
+            lo, hi = max(0, a - p), min(self.t, b + p)
+            xs = F.pad(self.frames(i - 1, lo, hi), (0, 0, 0, 0, lo - (a - p), b + p - hi))
             y = F.conv3d(xs, conv.weight, conv.bias, 1, (0, *conv.padding[1:]), conv.dilation)
         if slope is not None:
             y = F.leaky_relu(y, slope, inplace=True)
-        done[i] = b
+        self.done[i] = b
         if i > 0:  # the previous layer's frames this layer will not read again
-            bufs[i - 1] = [(s0, z) for s0, z in bufs[i - 1] if s0 + z.shape[2] > b - p]
-        if i == len(convs) - 1:
-            if result is None:
-                result = y.new_empty(y.shape[0], y.shape[1], t, *y.shape[3:])
-            result[:, :, a:b] = y
+            self.bufs[i - 1] = [(s0, z) for s0, z in self.bufs[i - 1] if s0 + z.shape[2] > b - p]
+        if i == len(self.convs) - 1:
+            if self.result is None:
+                self.result = y.new_empty(y.shape[0], y.shape[1], self.t, *y.shape[3:])
+            self.result[:, :, a:b] = y
         else:
-            bufs[i].append((a, y))
-
-    while done[-1] < t:
-        compute(len(convs) - 1)
-    assert result is not None
-    return result
+            self.bufs[i].append((a, y))
 
 
 class RecurrentFlowCompleteNet(nn.Module):
