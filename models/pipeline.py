@@ -84,12 +84,13 @@ class _Source:
         self.device, self.dtype = device, dtype
         self.loaded = 0
         self.geom: FrameGeometry | None = None
-        # Held compactly (uint8 and bool); the float tensors the networks take are made on
-        # use, bit-for-bit the same as converting once.
+        # Held compactly (uint8 frames, masks packed 8 pixels to the byte, on the host); the
+        # float tensors the networks take are made on use, bit-for-bit the same as
+        # converting once. Frames are held from the first not yet output (an out-of-memory
+        # retry starts there) to the furthest look-ahead: over two sub-videos.
         self.ori = _Store()  # HxWx3 uint8 at the processing size
-        self.flow_mask = _Store()  # 1xHxW bool on the device
-        self.mask = _Store()  # 1xHxW bool (dilated) on the device
-        self.mask_np = _Store()  # HxWx1 uint8
+        self.flow_mask = _Store()  # packed HxW bits
+        self.mask = _Store()  # packed HxW bits (dilated)
         self.seconds = 0.0
 
     def ensure(self, upto: int) -> None:
@@ -112,9 +113,8 @@ class _Source:
             else:
                 fm, md = self.processor.prepare_mask(mask, self.geom)
             self.ori[i] = ori
-            self.mask_np[i] = md[..., None]
-            self.flow_mask[i] = torch.from_numpy(np.ascontiguousarray(fm) > 0).to(self.device)[None]
-            self.mask[i] = torch.from_numpy(np.ascontiguousarray(md) > 0).to(self.device)[None]
+            self.flow_mask[i] = np.packbits(fm > 0)
+            self.mask[i] = np.packbits(md > 0)
             self.loaded += 1
         self.seconds += time.perf_counter() - t0
 
@@ -123,13 +123,19 @@ class _Source:
         x = torch.from_numpy(np.stack([self.ori[i] for i in ids])).to(self.device)
         return x.permute(0, 3, 1, 2).float() / 255 * 2 - 1
 
+    def mask_array(self, i: int, flow: bool = False) -> np.ndarray:
+        """HxW uint8 0/1 mask of frame i (dilated, or the flow mask)."""
+        assert self.geom is not None
+        w, h = self.geom.proc_size
+        return np.unpackbits((self.flow_mask if flow else self.mask)[i], count=h * w).reshape(h, w)
+
     def masks(self, ids: Iterable[int], dtype: torch.dtype, flow: bool = False) -> torch.Tensor:
-        """Nx1xHxW 0/1 masks (dilated, or the flow masks) as ``dtype``."""
-        store = self.flow_mask if flow else self.mask
-        return torch.stack([store[i] for i in ids]).to(dtype)
+        """Nx1xHxW 0/1 masks (dilated, or the flow masks) as ``dtype`` on the device."""
+        x = torch.from_numpy(np.stack([self.mask_array(i, flow) for i in ids]))[:, None]
+        return x.to(self.device).to(dtype)
 
     def drop_below(self, low: int) -> None:
-        for s in (self.ori, self.flow_mask, self.mask, self.mask_np):
+        for s in (self.ori, self.flow_mask, self.mask):
             s.drop_below(low)
 
 
@@ -232,7 +238,12 @@ class ProPainterPipeline:
             return offset + min(i, t - 1)
 
         gt_f, gt_b, pred_f, pred_b = _Store(), _Store(), _Store(), _Store()
-        upd, upd_mask, enc_cache = _Store(), _Store(), _Store()
+        # Completed flows at the feature size (1/4), the only size the windows use: a frame's
+        # full-size flows are let go of once no image-propagation sub-video needs them.
+        feat_f, feat_b = _Store(), _Store()
+        # Image propagation's results, held as the values on the dilated mask's pixels (the
+        # updated frame is the source elsewhere) and which of them are still holes.
+        upd, enc_cache = _Store(), _Store()
         raft_next = fc_next = ip_next = 0
 
         def check_cancel() -> None:
@@ -292,12 +303,38 @@ class ProPainterPipeline:
                 prop, um = propagate_images(frames * (1 - masks), ff, fb, masks, "nearest")
                 done = frames * (1 - masks) + prop * masks
                 for i in range(c.keep_start, c.keep_stop):
-                    upd[i], upd_mask[i] = done[0, i - c.start].clone(), um[0, i - c.start] > 0
+                    m = masks[0, i - c.start, 0] > 0
+                    upd[i] = done[0, i - c.start][:, m], um[0, i - c.start, 0][m] > 0
+                    del m
                 del frames, masks, ff, fb, prop, um, done
+                ip_next += 1
+                # Flows before the next sub-video are for the windows alone from now on.
+                ip_low = plan.ip_chunks[ip_next].start if ip_next < len(plan.ip_chunks) else n
+                for i in [i for i in pred_f.items if i < ip_low]:
+                    if i in flow_use:
+                        feature_flows(i)
+                    del pred_f.items[i], pred_b.items[i]
                 trim_heap()
                 self.times.propagation += time.perf_counter() - t0
-                ip_next += 1
                 yield_progress.append(Progress("propagation", offset + min(c.keep_stop, t), stop))
+
+        def updated(i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            """Frame i after image propagation (3xHxW), its mask and its updated mask (1xHxW)."""
+            frame = src.frames([g(i)])[0].to(self.dtype)
+            mask = src.masks([g(i)], self.dtype)[0]
+            m = mask[0] > 0
+            vals, holes = upd[i]
+            frame[:, m] = vals  # outside the mask the propagated frame is the source, bit for bit
+            mask_upd = torch.zeros_like(mask)
+            mask_upd[0, m] = holes.to(self.dtype)
+            return frame, mask, mask_upd
+
+        def feature_flows(i: int) -> tuple[torch.Tensor, torch.Tensor]:
+            """Frame i's completed flows at the feature size (computed once per frame)."""
+            if i not in feat_f:
+                down = InpaintGenerator.feature_flows(torch.stack([pred_f[i], pred_b[i]]))
+                feat_f[i], feat_b[i] = down[0], down[1]
+            return feat_f[i], feat_b[i]
 
         # The last window that uses a frame's updated image and features (as a neighbour or a
         # reference), and its completed flows (neighbours only): held no longer than that.
@@ -321,7 +358,7 @@ class ProPainterPipeline:
                 yield from yield_progress
                 yield_progress.clear()
                 t0 = time.perf_counter()
-                for k, pred in enumerate(self._windows(group, upd, upd_mask, src, g, pred_f, pred_b, enc_cache)):
+                for k, pred in enumerate(self._windows(group, updated, feature_flows, enc_cache)):
                     preds[wi + k] = pred
                 trim_heap()
                 self.times.transformer += time.perf_counter() - t0
@@ -330,7 +367,7 @@ class ProPainterPipeline:
             t0 = time.perf_counter()
             pred_u8 = ((pred.float() + 1) / 2).cpu().permute(0, 2, 3, 1).numpy() * 255
             for k, idx in enumerate(nb):
-                m = src.mask_np[g(idx)]
+                m = src.mask_array(g(idx))[..., None]
                 img = pred_u8[k].astype(np.uint8) * m + src.ori[g(idx)] * (1 - m)
                 prev = comp.get(idx)
                 comp[idx] = img if prev is None else (prev.astype(np.float32) * 0.5 + img.astype(np.float32) * 0.5).astype(np.uint8)
@@ -345,11 +382,11 @@ class ProPainterPipeline:
                 emitted += len(ready)
             # Drop what no later window or chunk needs.
             if nxt is not None:
-                for store in (upd, upd_mask, enc_cache):
+                for store in (upd, enc_cache):
                     store.drop_where(lambda k: last_use[k] <= wi)  # noqa: B023 - used at once
                 ip_low = plan.ip_chunks[ip_next].start if ip_next < len(plan.ip_chunks) else n
-                for store in (pred_f, pred_b):
-                    store.drop_where(lambda k: flow_use.get(k, -1) <= wi and k < ip_low)  # noqa: B023
+                for store in (feat_f, feat_b):
+                    store.drop_where(lambda k: flow_use[k] <= wi)  # noqa: B023
                 low = min(min(nxt.ids), nxt.f - s, ip_low)
                 if fc_next < len(plan.fc_chunks):
                     low = min(low, plan.fc_chunks[fc_next].start)
@@ -370,33 +407,35 @@ class ProPainterPipeline:
         busy, and give the same numbers), else one."""
         return 2 if self.device.type == "cpu" and self.concurrent_windows and torch.get_num_threads() >= 2 else 1
 
-    def _windows(self, group: list[Any], upd: _Store, upd_mask: _Store, src: _Source, g: Callable[[int], int],
-                 pred_f: _Store, pred_b: _Store, enc_cache: _Store) -> list[torch.Tensor]:
-        """Predictions of the local frames of each window in ``group`` (see :meth:`_window`)."""
-        inputs = [self._window_inputs(w.ids, list(w.neighbors), upd, upd_mask, src, g, pred_f, pred_b, enc_cache)
+    def _windows(self, group: list[Any], updated: Callable[[int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+                 flows: Callable[[int], tuple[torch.Tensor, torch.Tensor]], enc_cache: _Store) -> list[torch.Tensor]:
+        """Predictions of the local frames of each window in ``group`` (see :meth:`_window_inputs`)."""
+        inputs = [self._window_inputs(w.ids, list(w.neighbors), updated, flows, enc_cache)
                   for w in group]
         return run_split([lambda args=args: self._generate(*args) for args in inputs], self.device)
 
     def _generate(self, frames: torch.Tensor, ff: torch.Tensor, fb: torch.Tensor, masks_in: torch.Tensor,
                   masks_upd: torch.Tensor, num_local: int, enc_feat: torch.Tensor) -> torch.Tensor:
         # Only the masked pixels of the prediction are used (composition), so only they are decoded.
-        return self.generator(frames, ff, fb, masks_in, masks_upd, num_local, enc_feat=enc_feat, masked_only=True)[0]
+        return self.generator(frames, ff, fb, masks_in, masks_upd, num_local, enc_feat=enc_feat, masked_only=True,
+                              flows_at_feature_size=True)[0]
 
-    def _window_inputs(self, ids: list[int], nb: list[int], upd: _Store, upd_mask: _Store, src: _Source,
-                       g: Callable[[int], int], pred_f: _Store, pred_b: _Store, enc_cache: _Store) -> tuple:
+    def _window_inputs(self, ids: list[int], nb: list[int],
+                       updated: Callable[[int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+                       flows: Callable[[int], tuple[torch.Tensor, torch.Tensor]], enc_cache: _Store) -> tuple:
         """The generator's inputs for one window; encoder features of frames not seen yet are
         computed here (once per frame)."""
-        frames = torch.stack([upd[i] for i in ids])[None]
-        masks_in = src.masks([g(i) for i in ids], self.dtype)[None]
-        masks_upd = torch.stack([upd_mask[i] for i in ids])[None].to(self.dtype)
+        frames, masks_in, masks_upd = (torch.stack(x)[None] for x in zip(*(updated(i) for i in ids)))
         missing = [k for k, i in enumerate(ids) if i not in enc_cache]
         if missing:
             enc = self.generator.encode(frames[0, missing], masks_in[0, missing], masks_upd[0, missing])
-            for k, e in zip(missing, enc):
-                enc_cache[ids[k]] = e
+            for k, e in zip(missing, enc):  # copies: a dropped frame frees its memory
+                enc_cache[ids[k]] = e.clone()
         enc_feat = torch.stack([enc_cache[i] for i in ids])[None]
-        ff = torch.stack([pred_f[i] for i in nb[:-1]])[None] if len(nb) > 1 else frames.new_zeros(1, 0, 2, *frames.shape[-2:])
-        fb = torch.stack([pred_b[i] for i in nb[:-1]])[None] if len(nb) > 1 else ff
+        pairs = [flows(i) for i in nb[:-1]]
+        h, w = enc_feat.shape[-2:]
+        ff = torch.stack([p[0] for p in pairs])[None] if pairs else frames.new_zeros(1, 0, 2, h, w)
+        fb = torch.stack([p[1] for p in pairs])[None] if pairs else ff
         return frames, ff, fb, masks_in, masks_upd, len(nb), enc_feat
 
 

@@ -153,13 +153,14 @@ class InpaintGenerator(nn.Module):
 
     def forward(self, frames: torch.Tensor, flows_f: torch.Tensor, flows_b: torch.Tensor, masks_in: torch.Tensor,
                 masks_updated: torch.Tensor, num_local_frames: int, t_dilation: int = 2,
-                enc_feat: torch.Tensor | None = None, masked_only: bool = False) -> torch.Tensor:
+                enc_feat: torch.Tensor | None = None, masked_only: bool = False, flows_at_feature_size: bool = False) -> torch.Tensor:
         """Predict the local frames of one window.
 
         ``frames``: BxTx3xHxW in [-1, 1] (image-propagated; local frames first, then the
         reference frames); ``flows_f``/``flows_b``: Bx(L-1)x2xHxW completed flows between the
         L = ``num_local_frames`` local frames; ``masks_in``/``masks_updated``: BxTx1xHxW.
         ``enc_feat``: the frames' :meth:`encode` features (BxTx128xH/4xW/4), if already known.
+        ``flows_at_feature_size``: the flows are already :meth:`feature_flows` (Bx(L-1)x2xH/4xW/4).
         Returns BxLx3xHxW in [-1, 1].
         """
         l_t = num_local_frames
@@ -176,7 +177,7 @@ class InpaintGenerator(nn.Module):
         local_feat, ref_feat = enc[:, :l_t], enc[:, l_t:]
 
         def down_flow(f: torch.Tensor) -> torch.Tensor:
-            return F.interpolate(f.reshape(-1, 2, H, W), scale_factor=0.25, mode="bilinear", align_corners=False).view(b, l_t - 1, 2, h, w) / 4.0
+            return (f if flows_at_feature_size else self.feature_flows(f.reshape(-1, 2, H, W))).reshape(b, l_t - 1, 2, h, w)
 
         ds_mask_local = F.interpolate(masks_in[:, :l_t].reshape(-1, 1, H, W), scale_factor=0.25, mode="nearest").view(b, l_t, 1, h, w)
         ds_upd_local = F.interpolate(masks_updated[:, :l_t].reshape(-1, 1, H, W), scale_factor=0.25, mode="nearest").view(b, l_t, 1, h, w)
@@ -203,6 +204,12 @@ class InpaintGenerator(nn.Module):
         enc = (enc[:, :l_t] + comp).reshape(-1, c, h, w)
         out = torch.cat([self.decode(enc[i : i + fb]) for i in range(0, len(enc), fb)])
         return torch.tanh(out).view(b, l_t, 3, H, W)
+
+    @staticmethod
+    def feature_flows(flows: torch.Tensor) -> torch.Tensor:
+        """Nx2xHxW flows (pixels) -> Nx2xH/4xW/4 flows in feature pixels, as feature
+        propagation takes them. Per frame: a caller may compute them once per frame."""
+        return F.interpolate(flows, scale_factor=0.25, mode="bilinear", align_corners=False) / 4.0
 
     def decode(self, feat: torch.Tensor) -> torch.Tensor:
         """Nx128xhxw -> Nx3xHxW (before tanh), on channels-last activations (faster CPU convs)."""

@@ -87,23 +87,35 @@ class FusionFeedForward(nn.Module):
         self.fc1 = nn.Sequential(nn.Linear(dim, hidden_dim))
         self.fc2 = nn.Sequential(nn.GELU(), nn.Linear(hidden_dim, dim))
 
+    #: frames whose hidden activations exist at once (they are 1960-wide: 100 MB for the
+    #: 18 frames of a 432x240 window, three times over); every step is per frame, so the
+    #: result does not depend on it
+    frames_at_once = 2
+
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         fh, fw = token_grid(size)
         n_vecs = fh * fw
         b, n, c = x.shape
         frames = b * n // n_vecs
+        x = x.view(frames, n_vecs, c)
+        out = x.new_empty(frames, n_vecs, c)
+        normalizer = F.fold(x.new_ones(1, 49, n_vecs), output_size=size, **T2T)
+        for i in range(0, frames, self.frames_at_once):
+            self._frames(x[i : i + self.frames_at_once], size, normalizer, out[i : i + self.frames_at_once])
+        return out.view(b, n, c)
+
+    def _frames(self, x: torch.Tensor, size: tuple[int, int], normalizer: torch.Tensor, out: torch.Tensor) -> None:
         fc1, fc2 = self.fc1[0], self.fc2[1]
+        f = len(x)
         # fc1 straight into fold's (frames, hidden, tokens) layout and fc2 straight from
         # unfold's: the products of the row-major linears (bitwise on the CPU), without the
         # two transposed copies of the hidden activations.
-        x = torch.baddbmm(fc1.bias.view(1, -1, 1), fc1.weight.expand(frames, -1, -1),
-                          x.view(frames, n_vecs, c).transpose(1, 2))
-        normalizer = F.fold(x.new_ones(1, 49, n_vecs), output_size=size, **T2T)
-        folded = F.fold(x, output_size=size, **T2T)
-        del x
-        x = self.fc2[0](F.unfold(folded.div_(normalizer), **T2T))  # GELU
+        h = torch.baddbmm(fc1.bias.view(1, -1, 1), fc1.weight.expand(f, -1, -1), x.transpose(1, 2))
+        folded = F.fold(h, output_size=size, **T2T)
+        del h
+        h = self.fc2[0](F.unfold(folded.div_(normalizer), **T2T))  # GELU
         del folded
-        return torch.baddbmm(fc2.bias, x.transpose(1, 2), fc2.weight.t().expand(frames, -1, -1)).view(b, n, -1)
+        torch.baddbmm(fc2.bias, h.transpose(1, 2), fc2.weight.t().expand(f, -1, -1), out=out)
 
 
 def _rolled_index(win: tuple[int, int]) -> torch.Tensor:
