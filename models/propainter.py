@@ -113,9 +113,12 @@ class FeaturePropagation(nn.Module):
         mlist = list(masks.unbind(1))
         back = self._pass("backward_1", list(x.unbind(1)), mlist, flows_f, flows_b, backward=True)
         fwd = self._pass("forward_1", back, mlist, flows_b, flows_f, backward=False)
-        fused = self.fuse(torch.cat([torch.stack(back, 1).view(-1, c, h, w), torch.stack(fwd, 1).view(-1, c, h, w),
-                                     masks.reshape(-1, 2, h, w)], dim=1))
-        return (fused + x.reshape(-1, c, h, w)).view(b, t, c, h, w)
+        # The fusion is per frame: frame by frame, the inputs of all frames are never
+        # concatenated at once.
+        out = x.new_empty(b, t, c, h, w)
+        for i in range(t):
+            torch.add(self.fuse(torch.cat([back[i], fwd[i], mlist[i]], dim=1)), x[:, i], out=out[:, i])
+        return out
 
 
 class InpaintGenerator(nn.Module):

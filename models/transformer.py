@@ -130,6 +130,9 @@ def _rolled_index(win: tuple[int, int]) -> torch.Tensor:
 
 
 class SparseWindowAttention(nn.Module):
+    #: frames of the windows the mask does not touch attended at once
+    frames_at_once = 3
+
     def __init__(self, dim: int, heads: int, window: tuple[int, int] = (5, 9), pool: tuple[int, int] = (4, 4)) -> None:
         super().__init__()
         self.key = nn.Linear(dim, dim)
@@ -200,15 +203,20 @@ class SparseWindowAttention(nn.Module):
             qb, kb, vb = q[bi].view(t * n, c), k[bi].view(t * n, c), v[bi].view(t * n, c)
             sel = touched[bi].nonzero().view(-1)
             if len(sel):
-                ns = len(sel)
-                # Row of every key in [map of all frames; pooled tokens of all frames].
-                rows = torch.cat((index[sel].unsqueeze(1) + (t_index * n).view(1, -1, 1),
-                                  (t * n + t_index.view(1, -1, 1) * npool
-                                   + torch.arange(npool, device=x.device).view(1, 1, -1)).expand(ns, -1, -1)),
-                                 dim=2).view(-1)
+                ns, nt = len(sel), len(t_index)
+                # Per window and attended frame: the rows of its map keys (own and rolled
+                # neighbours'), then of that frame's pooled tokens.
+                map_rows = (index[sel].unsqueeze(1) + (t_index * n).view(1, -1, 1)).view(-1)
+                pool_rows = (t_index.view(-1, 1) * npool + torch.arange(npool, device=x.device).view(1, -1)).view(-1)
                 q_rows = (own[sel].unsqueeze(1) + (frames * n).view(1, -1, 1)).view(-1)
-                kt = torch.cat((kb, self.key(pooled[bi]).view(t * npool, c))).index_select(0, rows)
-                vt = torch.cat((vb, self.value(pooled[bi]).view(t * npool, c))).index_select(0, rows)
+
+                def keys(src: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:  # -> ns x (nt * keys) x c
+                    pooled_keys = pool.view(t * npool, c).index_select(0, pool_rows).view(1, nt, npool, c)
+                    return torch.cat((src.index_select(0, map_rows).view(ns, nt, -1, c),
+                                      pooled_keys.expand(ns, -1, -1, -1)), dim=2).view(ns, -1, c)
+
+                kt = keys(kb, self.key(pooled[bi]))
+                vt = keys(vb, self.value(pooled[bi]))
                 qt = qb.index_select(0, q_rows)
                 # Fused attention: the (t*45) x (keys) matrix of every masked window is never
                 # held at once (it is the largest tensor of the generator otherwise).
@@ -216,18 +224,23 @@ class SparseWindowAttention(nn.Module):
                     qt.view(ns, t * nk, heads, ch).transpose(1, 2), kt.view(ns, -1, heads, ch).transpose(1, 2),
                     vt.view(ns, -1, heads, ch).transpose(1, 2), scale=scale)
                 out[bi].index_copy_(0, q_rows, att_out.transpose(1, 2).reshape(-1, c))
+                del kt, vt, qt, att_out
             rest = (touched[bi] == 0).nonzero().view(-1)
-            if len(rest):
-                # Within the window, frame by frame.
-                nr = len(rest)
-                r_rows = (own[rest].unsqueeze(1) + (frames * n).view(1, -1, 1)).view(-1)
+            nr = len(rest)
+            # Within the window, frame by frame (a few frames at a time: same numbers, and
+            # the gathered copies of q, k and v stay small).
+            for f0 in range(0, t if nr else 0, self.frames_at_once):
+                fr = frames[f0 : f0 + self.frames_at_once]
+                r_rows = (own[rest].unsqueeze(1) + (fr * n).view(1, -1, 1)).view(-1)
 
-                def win(src: torch.Tensor) -> torch.Tensor:  # -> nr x heads x t x nk x ch
-                    return src.index_select(0, r_rows).view(nr, t, nk, heads, ch).permute(0, 3, 1, 2, 4).contiguous()
+                def win(src: torch.Tensor) -> torch.Tensor:  # -> nr x heads x frames x nk x ch
+                    return src.index_select(0, r_rows).view(nr, len(fr), nk, heads, ch).permute(0, 3, 1, 2, 4).contiguous()
 
                 qs, ks, vs = win(qb), win(kb), win(vb)
                 att = torch.softmax((qs @ ks.transpose(-2, -1)) * scale, dim=-1)
                 out[bi].index_copy_(0, r_rows, (att @ vs).permute(0, 2, 3, 1, 4).reshape(-1, c))
+                del qs, ks, vs, att
+        del q, k, v, qb, kb, vb  # before the projection's output is made
         out = out.view(b, t, nh, nw, c)
         return self.proj(out[:, :, :h, :w])
 
