@@ -124,6 +124,21 @@ def test_generator_window_matches_reference_slice(nets):
     inside = masks[0, nid].expand(-1, 3, -1, -1).bool()
     assert (only - pred).abs()[inside].max() < 1e-5
 
+    # The pipeline's flows come at the feature size, computed once per frame; and how many
+    # frames the attention and the feed-forward network take at once is not in the result.
+    g = nets[2]
+    small_f, small_b = (g.feature_flows(f[0])[None] for f in (ff, fb))
+    chunks = (g.transformers.transformer[0].attention.frames_at_once, g.transformers.transformer[0].mlp.frames_at_once)
+    try:
+        for layer in g.transformers.transformer:
+            layer.attention.frames_at_once, layer.mlp.frames_at_once = 1, 5
+        again = g(updated[:, ids], small_f, small_b, masks[:, ids], upd_masks[:, ids], len(nid), masked_only=True,
+                  flows_at_feature_size=True)[0]
+    finally:
+        for layer in g.transformers.transformer:
+            layer.attention.frames_at_once, layer.mlp.frames_at_once = chunks
+    assert torch.equal(again, only)
+
 
 BOXES = {
     "one blob": [(100, 150, 200, 260)],
