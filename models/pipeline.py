@@ -32,7 +32,7 @@ from .events import Event, FramesReady, Progress
 from .flow_completion import RecurrentFlowCompleteNet
 from .plan import ClipPlan
 from .processor import FrameGeometry, ProPainterImageProcessor, dilate, iter_pairs, resize_mask, to_binary_mask, to_uint8_frame
-from .propagation import propagate_images
+from .propagation import propagate_frames
 from .propainter import InpaintGenerator
 from .raft import RAFT, bidirectional_flows
 
@@ -296,17 +296,20 @@ class ProPainterPipeline:
                 c = plan.ip_chunks[ip_next]
                 ensure_fc(c.stop - 2)
                 t0 = time.perf_counter()
-                frames = src.frames([g(i) for i in range(c.start, c.stop)])[None].to(self.dtype)
-                masks = src.masks([g(i) for i in range(c.start, c.stop)], self.dtype)[None]
-                ff = torch.stack([pred_f[i] for i in range(c.start, c.stop - 1)])[None]
-                fb = torch.stack([pred_b[i] for i in range(c.start, c.stop - 1)])[None]
-                prop, um = propagate_images(frames * (1 - masks), ff, fb, masks, "nearest")
-                done = frames * (1 - masks) + prop * masks
-                for i in range(c.keep_start, c.keep_stop):
-                    m = masks[0, i - c.start, 0] > 0
-                    upd[i] = done[0, i - c.start][:, m], um[0, i - c.start, 0][m] > 0
-                    del m
-                del frames, masks, ff, fb, prop, um, done
+
+                def masked(i: int) -> tuple[torch.Tensor, torch.Tensor]:  # frame i with its hole zeroed, and the mask
+                    m = src.masks([g(i)], self.dtype)
+                    return src.frames([g(i)]).to(self.dtype) * (1 - m), m
+
+                def keep(i: int, prop: torch.Tensor, still: torch.Tensor) -> None:
+                    if c.keep_start <= c.start + i < c.keep_stop:
+                        x, m = masked(c.start + i)
+                        on = m[0, 0] > 0
+                        upd[c.start + i] = (x + prop * m)[0][:, on], still[0, 0][on] > 0
+
+                # Frame by frame, the frames asked for as the passes reach them.
+                propagate_frames(c.stop - c.start, lambda i: masked(c.start + i)[0], lambda i: masked(c.start + i)[1],
+                                 lambda k: (pred_f[c.start + k][None], pred_b[c.start + k][None]), keep, "nearest")
                 ip_next += 1
                 # Flows before the next sub-video are for the windows alone from now on.
                 ip_low = plan.ip_chunks[ip_next].start if ip_next < len(plan.ip_chunks) else n

@@ -9,6 +9,8 @@ they are exact.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -38,6 +40,17 @@ def consistency_mask(flow_fw: torch.Tensor, flow_bw: torch.Tensor, alpha1: float
     return (torch.sum(diff * diff, 1, keepdim=True) < alpha1 * mag + alpha2).to(flow_fw)
 
 
+def _step(prop: torch.Tensor, prop_mask: torch.Tensor, cur: torch.Tensor, cur_mask: torch.Tensor, fp: torch.Tensor,
+          fc: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One frame of a pass: fill ``cur``'s hole from the previous result ``prop`` along the
+    flow ``fp`` where it is consistent with ``fc`` and the source pixel is known."""
+    valid = consistency_mask(fp, fc)
+    warped = flow_warp(prop, fp, mode)
+    seen = (flow_warp(prop_mask, fp) > 0.1).to(prop_mask)
+    take = ((cur_mask * valid * (1 - seen)) > 0.1).to(cur_mask)
+    return take * warped + (1 - take) * cur, ((cur_mask * (1 - valid * (1 - seen))) > 0.1).to(cur_mask)
+
+
 def _pass(frames: list[torch.Tensor], masks: list[torch.Tensor], flows_prop: torch.Tensor, flows_check: torch.Tensor,
           backward: bool, mode: str) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     t = len(frames)
@@ -50,14 +63,7 @@ def _pass(frames: list[torch.Tensor], masks: list[torch.Tensor], flows_prop: tor
         # backward: frame idx+1 -> idx with the forward flow at idx; forward: idx-1 -> idx
         # with the backward flow at idx-1.
         k = idx if backward else idx - 1
-        fp, fc = flows_prop[:, k], flows_check[:, k]
-        valid = consistency_mask(fp, fc)
-        warped = flow_warp(prop, fp, mode)
-        seen = (flow_warp(prop_mask, fp) > 0.1).to(prop_mask)
-        cur, cur_mask = frames[idx], masks[idx]
-        take = ((cur_mask * valid * (1 - seen)) > 0.1).to(cur_mask)
-        prop = take * warped + (1 - take) * cur
-        prop_mask = ((cur_mask * (1 - valid * (1 - seen))) > 0.1).to(cur_mask)
+        prop, prop_mask = _step(prop, prop_mask, frames[idx], masks[idx], flows_prop[:, k], flows_check[:, k], mode)
         out_f[idx], out_m[idx] = prop, prop_mask
     return out_f, out_m  # type: ignore[return-value]
 
@@ -76,3 +82,31 @@ def propagate_images(masked_frames: torch.Tensor, flows_f: torch.Tensor, flows_b
     f1, m1 = _pass(frames, mlist, flows_f, flows_b, backward=True, mode=mode)
     f2, m2 = _pass(f1, m1, flows_b, flows_f, backward=False, mode=mode)
     return torch.stack(f2, dim=1), torch.stack(m2, dim=1)
+
+
+def propagate_frames(t: int, frame: Callable[[int], torch.Tensor], mask: Callable[[int], torch.Tensor],
+                     flows: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
+                     emit: Callable[[int, torch.Tensor, torch.Tensor], None], mode: str = "nearest") -> None:
+    """:func:`propagate_images` frame by frame, for a caller that holds its clip per frame:
+    the same numbers, with only the backward pass's results held whole.
+
+    ``frame(i)``: Nx3xHxW masked frame i; ``mask(i)``: Nx1xHxW; ``flows(k)``: the forward
+    and backward flows between frames k and k+1 (Nx2xHxW each). Frames and masks are asked
+    for once each, last frame first; ``emit(i, propagated, still_unfilled)`` is called in
+    frame order.
+    """
+    back: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * t
+    back[t - 1] = prop, prop_mask = frame(t - 1), mask(t - 1)
+    for idx in range(t - 2, -1, -1):
+        ff, fb = flows(idx)
+        back[idx] = prop, prop_mask = _step(prop, prop_mask, frame(idx), mask(idx), ff, fb, mode)
+    prop, prop_mask = back[0]  # type: ignore[misc]
+    back[0] = None
+    emit(0, prop, prop_mask)
+    for idx in range(1, t):
+        ff, fb = flows(idx - 1)
+        cur, cur_mask = back[idx]  # type: ignore[misc]
+        back[idx] = None
+        prop, prop_mask = _step(prop, prop_mask, cur, cur_mask, fb, ff, mode)
+        del cur, cur_mask
+        emit(idx, prop, prop_mask)

@@ -14,7 +14,7 @@ import torch
 
 from models.flow_completion import RecurrentFlowCompleteNet
 from models.plan import ClipPlan
-from models.propagation import propagate_images
+from models.propagation import propagate_frames, propagate_images
 from models.propainter import DECODE_MARGIN, InpaintGenerator, decode_boxes
 from models.transformer import token_grid
 from models.raft import RAFT, RAFTConfig, bidirectional_flows
@@ -97,6 +97,14 @@ def test_image_propagation_with_analytic_flows_matches_reference():
     assert np.abs(updated[0].numpy() - expected).max() < 1e-5
     filled = 1 - r["stage_ip_updated_masks"].sum() / r["masks_dilated"].sum()
     assert filled > 0.5  # the analytic flows fill most of the hole (58 % in the reference)
+
+    # Frame by frame (the pipeline's way): the same numbers, handed out in frame order.
+    got = []
+    propagate_frames(t, lambda i: (frames * (1 - masks))[:, i], lambda i: masks[:, i], lambda k: (ff[:, k], fb[:, k]),
+                     lambda i, p, m: got.append((i, p, m)))
+    assert [i for i, _, _ in got] == list(range(t))
+    assert torch.equal(torch.stack([p for _, p, _ in got], 1), prop)
+    assert torch.equal(torch.stack([m for _, _, m in got], 1), upd_masks)
 
 
 @torch.inference_mode()
