@@ -308,7 +308,7 @@ class ProPainterPipeline:
                         upd[c.start + i] = (x + prop * m)[0][:, on], still[0, 0][on] > 0
 
                 # Frame by frame, the frames asked for as the passes reach them.
-                propagate_frames(c.stop - c.start, lambda i: masked(c.start + i)[0], lambda i: masked(c.start + i)[1],
+                propagate_frames(c.stop - c.start, lambda i: masked(c.start + i),
                                  lambda k: (pred_f[c.start + k][None], pred_b[c.start + k][None]), keep, "nearest")
                 ip_next += 1
                 # Flows before the next sub-video are for the windows alone from now on.

@@ -84,22 +84,22 @@ def propagate_images(masked_frames: torch.Tensor, flows_f: torch.Tensor, flows_b
     return torch.stack(f2, dim=1), torch.stack(m2, dim=1)
 
 
-def propagate_frames(t: int, frame: Callable[[int], torch.Tensor], mask: Callable[[int], torch.Tensor],
+def propagate_frames(t: int, frame: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
                      flows: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
                      emit: Callable[[int, torch.Tensor, torch.Tensor], None], mode: str = "nearest") -> None:
     """:func:`propagate_images` frame by frame, for a caller that holds its clip per frame:
     the same numbers, with only the backward pass's results held whole.
 
-    ``frame(i)``: Nx3xHxW masked frame i; ``mask(i)``: Nx1xHxW; ``flows(k)``: the forward
-    and backward flows between frames k and k+1 (Nx2xHxW each). Frames and masks are asked
-    for once each, last frame first; ``emit(i, propagated, still_unfilled)`` is called in
+    ``frame(i)``: Nx3xHxW masked frame i and its Nx1xHxW mask; ``flows(k)``: the forward
+    and backward flows between frames k and k+1 (Nx2xHxW each). Frames are asked for once
+    each, last frame first; ``emit(i, propagated, still_unfilled)`` is called in
     frame order.
     """
     back: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * t
-    back[t - 1] = prop, prop_mask = frame(t - 1), mask(t - 1)
+    back[t - 1] = prop, prop_mask = frame(t - 1)
     for idx in range(t - 2, -1, -1):
         ff, fb = flows(idx)
-        back[idx] = prop, prop_mask = _step(prop, prop_mask, frame(idx), mask(idx), ff, fb, mode)
+        back[idx] = prop, prop_mask = _step(prop, prop_mask, *frame(idx), ff, fb, mode)
     prop, prop_mask = back[0]  # type: ignore[misc]
     back[0] = None
     emit(0, prop, prop_mask)

@@ -100,7 +100,7 @@ def test_image_propagation_with_analytic_flows_matches_reference():
 
     # Frame by frame (the pipeline's way): the same numbers, handed out in frame order.
     got = []
-    propagate_frames(t, lambda i: (frames * (1 - masks))[:, i], lambda i: masks[:, i], lambda k: (ff[:, k], fb[:, k]),
+    propagate_frames(t, lambda i: ((frames * (1 - masks))[:, i], masks[:, i]), lambda k: (ff[:, k], fb[:, k]),
                      lambda i, p, m: got.append((i, p, m)))
     assert [i for i, _, _ in got] == list(range(t))
     assert torch.equal(torch.stack([p for _, p, _ in got], 1), prop)
