@@ -301,14 +301,18 @@ class RecurrentFlowCompleteNet(nn.Module):
         ``masks``: BxTx1xHxW. The forward flow at t uses the mask of frame t, the backward
         flow the mask of frame t+1; the backward pass runs on the time-reversed sequence.
         """
-        mf, mb = masks[:, :-1], masks[:, 1:]
-        # One direction at a time, the network's input written frame by frame (time-reversed
-        # for the backward flows) and the result composed in place: few sub-video-sized
-        # tensors are alive at once. The same products and sums as pred * m + flow * (1 - m).
-        pred_f = self._run(self._input(flows_f, mf)).mul_(mf).add_(flows_f * (1 - mf))
+        pred_f = self.complete_one(flows_f, masks[:, :-1])
         trim_heap()
-        pred_b = self._run(self._input(flows_b, mb, reverse=True), reverse=True).mul_(mb).add_(flows_b * (1 - mb))
-        return pred_f, pred_b
+        return pred_f, self.complete_one(flows_b, masks[:, 1:], backward=True)
+
+    def complete_one(self, flows: torch.Tensor, masks: torch.Tensor, backward: bool = False) -> torch.Tensor:
+        """One direction of :meth:`complete` (its ``flows_f`` with ``masks[:, :-1]``, or its
+        ``flows_b`` with ``masks[:, 1:]`` and ``backward``), so that a caller holds one
+        direction's sub-video of flows at a time."""
+        # The network's input written frame by frame (time-reversed for the backward flows)
+        # and the result composed in place: few sub-video-sized tensors are alive at once.
+        # The same products and sums as pred * m + flow * (1 - m).
+        return self._run(self._input(flows, masks, reverse=backward), reverse=backward).mul_(masks).add_(flows * (1 - masks))
 
     @staticmethod
     def _input(flows: torch.Tensor, masks: torch.Tensor, reverse: bool = False) -> torch.Tensor:

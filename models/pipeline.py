@@ -272,20 +272,23 @@ class ProPainterPipeline:
                 c = plan.fc_chunks[fc_next]
                 ensure_raft(c.stop - 1)
                 t0 = time.perf_counter()
-                ff = torch.stack([gt_f[i] for i in range(c.start, c.stop)])[None].to(self.dtype)
-                fb = torch.stack([gt_b[i] for i in range(c.start, c.stop)])[None].to(self.dtype)
                 fm = src.masks([g(i) for i in range(c.start, c.stop + 1)], self.dtype, flow=True)[None]
-                # The stacked copies are the input now: keep only the next chunk's overlap.
+                # One direction at a time; the stacked copy is the input: the store keeps only
+                # the next chunk's overlap.
                 low = plan.fc_chunks[fc_next + 1].start if fc_next + 1 < len(plan.fc_chunks) else n
-                gt_f.drop_below(low)
-                gt_b.drop_below(low)
-                pf, pb = self.flow_completion.complete(ff, fb, fm)
-                for i in range(c.keep_start, c.keep_stop):
-                    pred_f[i], pred_b[i] = pf[0, i - c.start].clone(), pb[0, i - c.start].clone()
-                    if self.collected_flows is not None and i < t - 1:
+                for gt, pred, m, backward in ((gt_f, pred_f, fm[:, :-1], False), (gt_b, pred_b, fm[:, 1:], True)):
+                    x = torch.stack([gt[i] for i in range(c.start, c.stop)])[None].to(self.dtype)
+                    gt.drop_below(low)
+                    p = self.flow_completion.complete_one(x, m, backward)
+                    del x
+                    for i in range(c.keep_start, c.keep_stop):  # copies: a dropped frame frees its memory
+                        pred[i] = p[0, i - c.start].clone()
+                    del p
+                    trim_heap()
+                if self.collected_flows is not None:
+                    for i in range(c.keep_start, min(c.keep_stop, t - 1)):
                         self.collected_flows[offset + i] = (pred_f[i].float().cpu(), pred_b[i].float().cpu())
-                del pf, pb, ff, fb, fm
-                trim_heap()
+                del fm
                 self.times.flow_completion += time.perf_counter() - t0
                 fc_next += 1
                 yield_progress.append(Progress("flow completion", offset + min(c.keep_stop + 1, t), stop))
