@@ -51,23 +51,6 @@ def _step(prop: torch.Tensor, prop_mask: torch.Tensor, cur: torch.Tensor, cur_ma
     return take * warped + (1 - take) * cur, ((cur_mask * (1 - valid * (1 - seen))) > 0.1).to(cur_mask)
 
 
-def _pass(frames: list[torch.Tensor], masks: list[torch.Tensor], flows_prop: torch.Tensor, flows_check: torch.Tensor,
-          backward: bool, mode: str) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    t = len(frames)
-    order = list(range(t - 1, -1, -1)) if backward else list(range(t))
-    out_f: list[torch.Tensor | None] = [None] * t
-    out_m: list[torch.Tensor | None] = [None] * t
-    prop, prop_mask = frames[order[0]], masks[order[0]]
-    out_f[order[0]], out_m[order[0]] = prop, prop_mask
-    for idx in order[1:]:
-        # backward: frame idx+1 -> idx with the forward flow at idx; forward: idx-1 -> idx
-        # with the backward flow at idx-1.
-        k = idx if backward else idx - 1
-        prop, prop_mask = _step(prop, prop_mask, frames[idx], masks[idx], flows_prop[:, k], flows_check[:, k], mode)
-        out_f[idx], out_m[idx] = prop, prop_mask
-    return out_f, out_m  # type: ignore[return-value]
-
-
 def propagate_images(masked_frames: torch.Tensor, flows_f: torch.Tensor, flows_b: torch.Tensor, masks: torch.Tensor,
                      mode: str = "nearest") -> tuple[torch.Tensor, torch.Tensor]:
     """Image propagation over one clip.
@@ -77,18 +60,17 @@ def propagate_images(masked_frames: torch.Tensor, flows_f: torch.Tensor, flows_b
     frames (BxTx3xHxW; callers composite them into the hole) and the masks of what is still
     unfilled (BxTx1xHxW).
     """
-    frames = list(masked_frames.unbind(1))
-    mlist = list(masks.unbind(1))
-    f1, m1 = _pass(frames, mlist, flows_f, flows_b, backward=True, mode=mode)
-    f2, m2 = _pass(f1, m1, flows_b, flows_f, backward=False, mode=mode)
-    return torch.stack(f2, dim=1), torch.stack(m2, dim=1)
+    out: list[tuple[torch.Tensor, torch.Tensor]] = []
+    propagate_frames(masked_frames.shape[1], lambda i: (masked_frames[:, i], masks[:, i]),
+                     lambda k: (flows_f[:, k], flows_b[:, k]), lambda i, prop, still: out.append((prop, still)), mode)
+    return torch.stack([p for p, _ in out], dim=1), torch.stack([m for _, m in out], dim=1)
 
 
 def propagate_frames(t: int, frame: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
                      flows: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
                      emit: Callable[[int, torch.Tensor, torch.Tensor], None], mode: str = "nearest") -> None:
-    """:func:`propagate_images` frame by frame, for a caller that holds its clip per frame:
-    the same numbers, with only the backward pass's results held whole.
+    """Image propagation frame by frame (:func:`propagate_images` runs on it), for a caller
+    that holds its clip per frame: only the backward pass's results are held whole.
 
     ``frame(i)``: Nx3xHxW masked frame i and its Nx1xHxW mask; ``flows(k)``: the forward
     and backward flows between frames k and k+1 (Nx2xHxW each). Frames are asked for once
