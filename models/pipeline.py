@@ -32,7 +32,7 @@ from .events import Event, FramesReady, Progress
 from .flow_completion import RecurrentFlowCompleteNet
 from .plan import ClipPlan
 from .processor import FrameGeometry, ProPainterImageProcessor, dilate, iter_pairs, resize_mask, to_binary_mask, to_uint8_frame
-from .propagation import propagate_frames
+from .propagation import StepFlow, propagate_frames
 from .propainter import InpaintGenerator
 from .raft import RAFT, bidirectional_flows
 
@@ -238,9 +238,12 @@ class ProPainterPipeline:
             return offset + min(i, t - 1)
 
         gt_f, gt_b, pred_f, pred_b = _Store(), _Store(), _Store(), _Store()
-        # Completed flows at the feature size (1/4), the only size the windows use: a frame's
-        # full-size flows are let go of once no image-propagation sub-video needs them.
-        feat_f, feat_b = _Store(), _Store()
+        # Completed flows as the rest uses them, made as soon as a flow-completion sub-video
+        # is done: at the feature size (1/4) for the windows, on the holes for image
+        # propagation (a StepFlow pair per flow); the full-size ones are let go of at once.
+        # The next sub-video's flows are held from its completion (needed for this one's
+        # padding) to its own propagation, one sub-video later.
+        feat_f, feat_b, steps = _Store(), _Store(), _Store()
         # Image propagation's results, held as the values on the dilated mask's pixels (the
         # updated frame is the source elsewhere) and which of them are still holes.
         upd, enc_cache = _Store(), _Store()
@@ -266,6 +269,9 @@ class ProPainterPipeline:
                 raft_next += 1
                 yield_progress.append(Progress("optical flow", offset + min(c.stop, t), stop))
 
+        def hole(i: int) -> torch.Tensor:  # HxW, the pixels image propagation may fill in frame i
+            return torch.from_numpy(src.mask_array(g(i))).to(self.device)
+
         def ensure_fc(upto: int) -> None:
             nonlocal fc_next
             while fc_next < len(plan.fc_chunks) and upto >= plan.fc_chunks[fc_next].keep_start:
@@ -285,10 +291,17 @@ class ProPainterPipeline:
                         pred[i] = p[0, i - c.start].clone()
                     del p
                     trim_heap()
-                if self.collected_flows is not None:
-                    for i in range(c.keep_start, min(c.keep_stop, t - 1)):
-                        self.collected_flows[offset + i] = (pred_f[i].float().cpu(), pred_b[i].float().cpu())
                 del fm
+                # Full-size flows are not held past here: image propagation takes them on the
+                # holes only (StepFlow), the windows at the feature size.
+                for i in range(c.keep_start, c.keep_stop):
+                    if self.collected_flows is not None and i < t - 1:
+                        self.collected_flows[offset + i] = (pred_f[i].float().cpu(), pred_b[i].float().cpu())
+                    if i in flow_use:
+                        down = InpaintGenerator.feature_flows(torch.stack([pred_f[i], pred_b[i]]))
+                        feat_f[i], feat_b[i] = down[0], down[1]
+                    steps[i] = StepFlow.pair(pred_f.items.pop(i), pred_b.items.pop(i), hole(i), hole(i + 1))
+                trim_heap()
                 self.times.flow_completion += time.perf_counter() - t0
                 fc_next += 1
                 yield_progress.append(Progress("flow completion", offset + min(c.keep_stop + 1, t), stop))
@@ -311,15 +324,11 @@ class ProPainterPipeline:
                         upd[c.start + i] = (x + prop * m)[0][:, on], still[0, 0][on] > 0
 
                 # Frame by frame, the frames asked for as the passes reach them.
-                propagate_frames(c.stop - c.start, lambda i: masked(c.start + i),
-                                 lambda k: (pred_f[c.start + k][None], pred_b[c.start + k][None]), keep, "nearest")
+                propagate_frames(c.stop - c.start, lambda i: masked(c.start + i), lambda k: steps[c.start + k], keep,
+                                 "nearest")
                 ip_next += 1
-                # Flows before the next sub-video are for the windows alone from now on.
-                ip_low = plan.ip_chunks[ip_next].start if ip_next < len(plan.ip_chunks) else n
-                for i in [i for i in pred_f.items if i < ip_low]:
-                    if i in flow_use:
-                        feature_flows(i)
-                    del pred_f.items[i], pred_b.items[i]
+                # Steps before the next sub-video are not needed again.
+                steps.drop_below(plan.ip_chunks[ip_next].start if ip_next < len(plan.ip_chunks) else n)
                 trim_heap()
                 self.times.propagation += time.perf_counter() - t0
                 yield_progress.append(Progress("propagation", offset + min(c.keep_stop, t), stop))
@@ -336,10 +345,7 @@ class ProPainterPipeline:
             return frame, mask, mask_upd
 
         def feature_flows(i: int) -> tuple[torch.Tensor, torch.Tensor]:
-            """Frame i's completed flows at the feature size (computed once per frame)."""
-            if i not in feat_f:
-                down = InpaintGenerator.feature_flows(torch.stack([pred_f[i], pred_b[i]]))
-                feat_f[i], feat_b[i] = down[0], down[1]
+            """Frame i's completed flows at the feature size (made by flow completion)."""
             return feat_f[i], feat_b[i]
 
         # The last window that uses a frame's updated image and features (as a neighbour or a

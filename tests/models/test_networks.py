@@ -14,7 +14,7 @@ import torch
 
 from models.flow_completion import RecurrentFlowCompleteNet
 from models.plan import ClipPlan
-from models.propagation import propagate_frames, propagate_images
+from models.propagation import StepFlow, consistency_mask, flow_warp, propagate_frames, propagate_images
 from models.propainter import DECODE_MARGIN, InpaintGenerator, decode_boxes
 from models.transformer import token_grid
 from models.raft import RAFT, RAFTConfig, bidirectional_flows
@@ -100,11 +100,58 @@ def test_image_propagation_with_analytic_flows_matches_reference():
 
     # Frame by frame (the pipeline's way): the same numbers, handed out in frame order.
     got = []
-    propagate_frames(t, lambda i: ((frames * (1 - masks))[:, i], masks[:, i]), lambda k: (ff[:, k], fb[:, k]),
+    propagate_frames(t, lambda i: ((frames * (1 - masks))[:, i], masks[:, i]),
+                     lambda k: StepFlow.pair(ff[0, k], fb[0, k], masks[0, k, 0], masks[0, k + 1, 0]),
                      lambda i, p, m: got.append((i, p, m)))
     assert [i for i, _, _ in got] == list(range(t))
     assert torch.equal(torch.stack([p for _, p, _ in got], 1), prop)
     assert torch.equal(torch.stack([m for _, _, m in got], 1), upd_masks)
+
+
+def _dense_propagation(frames: torch.Tensor, ff: torch.Tensor, fb: torch.Tensor, masks: torch.Tensor):
+    """Image propagation on whole frames, the authors' way (every step warps and checks the
+    full-size flows): the reference for the hole-only steps."""
+    def step(prop, prop_mask, cur, cur_mask, fp, fc):
+        valid = consistency_mask(fp, fc)
+        warped = flow_warp(prop, fp, "nearest")
+        seen = (flow_warp(prop_mask, fp) > 0.1).to(prop_mask)
+        take = ((cur_mask * valid * (1 - seen)) > 0.1).to(cur_mask)
+        return take * warped + (1 - take) * cur, ((cur_mask * (1 - valid * (1 - seen))) > 0.1).to(cur_mask)
+
+    t = frames.shape[1]
+    back = [None] * t
+    back[-1] = prop = (frames[:, -1], masks[:, -1])
+    for i in range(t - 2, -1, -1):
+        back[i] = prop = step(*prop, frames[:, i], masks[:, i], ff[:, i], fb[:, i])
+    out = [back[0]]
+    for i in range(1, t):
+        out.append(step(*out[-1], *back[i], fb[:, i - 1], ff[:, i - 1]))
+    return torch.stack([p for p, _ in out], 1), torch.stack([m for _, m in out], 1)
+
+
+@torch.inference_mode()
+def test_hole_only_propagation_equals_whole_frame_propagation_bit_for_bit():
+    # Random flows (large enough to leave the frame and fail the check in places), masks
+    # of different shapes per frame and per clip of the batch.
+    g = torch.Generator().manual_seed(3)
+    b, t, h, w = 2, 6, 24, 40
+    frames = torch.rand(b, t, 3, h, w, generator=g) * 2 - 1
+    masks = (torch.rand(b, t, 1, h, w, generator=g) > 0.7).float()
+    masks[0, 2] = 0  # a frame without a hole
+    ff = torch.randn(b, t - 1, 2, h, w, generator=g) * 4
+    fb = -ff + torch.randn(b, t - 1, 2, h, w, generator=g)
+    masked = frames * (1 - masks)
+    prop, still = propagate_images(masked, ff, fb, masks)
+    want_prop, want_still = _dense_propagation(masked, ff, fb, masks)
+    assert torch.equal(prop, want_prop) and torch.equal(still, want_still)
+    assert 0 < still.sum() < masks.sum()  # some pixels filled, some not
+
+    # A step holds a flow on the hole only: a tenth of the frame, a fifth of the bytes.
+    box = torch.zeros(h, w)
+    box[4:12, 10:22] = 1
+    pair = StepFlow.pair(ff[0, 0], fb[0, 0], box, box)
+    assert len(pair[0].index) == len(pair[1].index) == 96
+    assert pair[0].nbytes() + pair[1].nbytes() < 0.25 * 2 * ff[0, 0].numel() * 4
 
 
 @torch.inference_mode()
