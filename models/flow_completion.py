@@ -168,8 +168,32 @@ def _layers(*modules: nn.Module) -> list[nn.Module]:
     return out
 
 
-def _in_time_chunks(layers: list[nn.Module], x: torch.Tensor, chunk: int) -> torch.Tensor:
-    """Run Conv3d/LeakyReLU ``layers`` on BxCxTxHxW ``x``, ``chunk`` frames at a time, streamed.
+class _Frames:
+    """The flow network's input, BxTx3xHxW (the flow zeroed in the hole, and the mask),
+    made a few frames at a time as the encoder reads it rather than held whole: called with
+    (lo, hi), frames [lo, hi) in the network's time order as Bx3x(hi-lo)xHxW. ``reverse``:
+    the network's time runs backwards through ``flows``/``masks`` (BxTx2xHxW, BxTx1xHxW)."""
+
+    def __init__(self, flows: torch.Tensor, masks: torch.Tensor | None, reverse: bool = False) -> None:
+        self.flows, self.masks, self.reverse = flows, masks, reverse
+        b, t, _, h, w = flows.shape
+        self.shape = (b, t, 3, h, w)
+
+    def __call__(self, lo: int, hi: int) -> torch.Tensor:
+        b, t, _, h, w = self.shape
+        if self.masks is None:  # ``flows`` is the input itself
+            return self.flows[:, lo:hi].transpose(1, 2)
+        x = self.flows.new_empty(b, 3, hi - lo, h, w)
+        for j in range(lo, hi):
+            i = t - 1 - j if self.reverse else j
+            torch.mul(self.flows[:, i], 1 - self.masks[:, i], out=x[:, :2, j - lo])
+            x[:, 2:, j - lo] = self.masks[:, i]
+        return x
+
+
+def _in_time_chunks(layers: list[nn.Module], x: torch.Tensor | _Frames, chunk: int) -> torch.Tensor:
+    """Run Conv3d/LeakyReLU ``layers`` on BxCxTxHxW ``x`` (or a :class:`_Frames`), ``chunk``
+    frames at a time, streamed.
 
     Each conv is computed once per frame, on demand: a chunk of a temporal conv (kernel
     kt > 1, stride 1, zero padding) reads its padding's reach of the previous layer's
@@ -186,7 +210,7 @@ class _TimeStream:
     input and the output of a whole sub-video) would then live until the next garbage
     collection instead of being freed on return."""
 
-    def __init__(self, layers: list[nn.Module], x: torch.Tensor, chunk: int) -> None:
+    def __init__(self, layers: list[nn.Module], x: torch.Tensor | _Frames, chunk: int) -> None:
         self.convs: list[tuple[nn.Conv3d, float | None]] = []
         for layer in layers:
             if isinstance(layer, nn.LeakyReLU):
@@ -196,7 +220,8 @@ class _TimeStream:
                 assert isinstance(layer, nn.Conv3d) and layer.stride[0] == 1
                 assert layer.kernel_size[0] == 1 or layer.padding_mode == "zeros"
                 self.convs.append((layer, None))
-        self.x, self.chunk, self.t = x, chunk, x.shape[2]
+        self.x, self.chunk = x, chunk
+        self.t = x.shape[1] if isinstance(x, _Frames) else x.shape[2]
         self.done = [0] * len(self.convs)
         self.bufs: list[list[tuple[int, torch.Tensor]]] = [[] for _ in self.convs]
         self.result: torch.Tensor | None = None
@@ -211,7 +236,7 @@ class _TimeStream:
     def frames(self, i: int, lo: int, hi: int) -> torch.Tensor:
         """Frames [lo, hi) of layer i's output (i = -1: the input)."""
         if i < 0:
-            return self.x[:, :, lo:hi]
+            return self.x(lo, hi) if isinstance(self.x, _Frames) else self.x[:, :, lo:hi]
         while self.done[i] < hi:
             self.compute(i)
         parts = [y[:, :, max(lo - s0, 0) : hi - s0] for s0, y in self.bufs[i] if s0 < hi and s0 + y.shape[2] > lo]
@@ -243,7 +268,10 @@ class _TimeStream:
 
 
 class RecurrentFlowCompleteNet(nn.Module):
-    decoder_batch = 8  # frames decoded at once
+    time_chunk = 8  # frames of each encoder layer computed at once
+    #: frames decoded at once (the last layers' activations are full-size: 32 channels,
+    #: 13 MB a frame at 432x240)
+    decoder_batch = 2
 
     def __init__(self) -> None:
         super().__init__()
@@ -263,9 +291,9 @@ class RecurrentFlowCompleteNet(nn.Module):
 
     def forward(self, masked_flows: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """BxTx2xHxW flows (zero in the hole) + BxTx1xHxW masks -> BxTx2xHxW completed flows."""
-        return self._run(torch.cat((masked_flows, masks), dim=2))
+        return self._run(_Frames(torch.cat((masked_flows, masks), dim=2), None))
 
-    def _run(self, x: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+    def _run(self, x: _Frames, reverse: bool = False) -> torch.Tensor:
         """BxTx3xHxW (masked flow, mask) -> BxTx2xHxW; ``reverse``: the output in reversed time."""
         b, t, _, h, w = x.shape
         if h % 8 or w % 8:
@@ -273,11 +301,10 @@ class RecurrentFlowCompleteNet(nn.Module):
         # The 3D encoder runs layer by layer, each layer a few frames at a time: only one
         # layer's input and output for the whole sub-video exist at once (the half-resolution
         # activations of 80 frames would otherwise be held three and four times over).
-        x = x.transpose(1, 2)
-        e1 = _in_time_chunks(_layers(self.downsample, self.encoder1), x, self.decoder_batch)
+        e1 = _in_time_chunks(_layers(self.downsample, self.encoder1), x, self.time_chunk)
         del x
         trim_heap()  # freed half-resolution activations go back to the system before the next ones
-        mid = _in_time_chunks(_layers(self.encoder2, self.mid_dilation), e1, self.decoder_batch).transpose(1, 2)
+        mid = _in_time_chunks(_layers(self.encoder2, self.mid_dilation), e1, self.time_chunk).transpose(1, 2)
         prop = self.feat_prop_module(mid)
         del mid
         trim_heap()
@@ -309,18 +336,7 @@ class RecurrentFlowCompleteNet(nn.Module):
         """One direction of :meth:`complete` (its ``flows_f`` with ``masks[:, :-1]``, or its
         ``flows_b`` with ``masks[:, 1:]`` and ``backward``), so that a caller holds one
         direction's sub-video of flows at a time."""
-        # The network's input written frame by frame (time-reversed for the backward flows)
-        # and the result composed in place: few sub-video-sized tensors are alive at once.
-        # The same products and sums as pred * m + flow * (1 - m).
-        return self._run(self._input(flows, masks, reverse=backward), reverse=backward).mul_(masks).add_(flows * (1 - masks))
-
-    @staticmethod
-    def _input(flows: torch.Tensor, masks: torch.Tensor, reverse: bool = False) -> torch.Tensor:
-        """BxTx3xHxW network input: the flow zeroed in the hole, and the mask."""
-        b, t, _, h, w = flows.shape
-        x = flows.new_empty(b, t, 3, h, w)
-        for i in range(t):
-            j = t - 1 - i if reverse else i
-            torch.mul(flows[:, i], 1 - masks[:, i], out=x[:, j, :2])
-            x[:, j, 2:] = masks[:, i]
-        return x
+        # The network's input made as the encoder reads it (time-reversed for the backward
+        # flows) and the result composed in place: few sub-video-sized tensors are alive at
+        # once. The same products and sums as pred * m + flow * (1 - m).
+        return self._run(_Frames(flows, masks, reverse=backward), reverse=backward).mul_(masks).add_(flows * (1 - masks))
