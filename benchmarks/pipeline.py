@@ -60,6 +60,8 @@ def child(args: argparse.Namespace) -> None:
     nets = load_networks(Path(args.weights))
     cfg = ProPainterConfig(raft_iter=args.raft_iter, subvideo_length=args.subvideo_length)
     pipe = ProPainterPipeline(*nets, cfg)
+    if args.windows_at_once is not None:
+        pipe.concurrent_windows = args.windows_at_once == 2
     digest = hashlib.sha256()
     n_out = 0
     save = Path(args.save) if args.save else None
@@ -84,6 +86,8 @@ def run_child(args: argparse.Namespace, frames: int, save: Path | None = None) -
            "--subvideo-length", str(args.subvideo_length), "--weights", str(args.weights)]
     if save is not None:
         cmd += ["--save", str(save)]
+    if args.windows_at_once is not None:
+        cmd += ["--windows-at-once", str(args.windows_at_once)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -148,6 +152,8 @@ def main() -> None:
     ap.add_argument("--weights", type=Path, default=None, help="seeded weights folder (built if absent)")
     ap.add_argument("--authors", type=Path, default=None, help="a checkout of sczhou/ProPainter to compare with")
     ap.add_argument("--rounds", type=int, default=1, help="with --authors: alternating runs of ours and theirs")
+    ap.add_argument("--windows-at-once", type=int, choices=(1, 2), default=None,
+                    help="transformer windows computed side by side on the CPU (default: the pipeline's, 1)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--save", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -161,8 +167,9 @@ def main() -> None:
 
         args.weights = work / "weights"
         write_seeded_weights(args.weights)
+    at_once = f", {args.windows_at_once} window(s) at once" if args.windows_at_once else ""
     print(f"ProPainter pipeline, {args.width}x{args.height}, raft_iter {args.raft_iter}, subvideo_length "
-          f"{args.subvideo_length}, {args.threads} torch threads, seeded weights, CPU")
+          f"{args.subvideo_length}, {args.threads} torch threads{at_once}, seeded weights, CPU")
     print(f"{'frames':>6} {'s/frame':>8} {'raft':>6} {'flowc':>6} {'prop':>6} {'transf':>7} {'peak RSS MiB':>13}")
     save = None
     if args.authors:

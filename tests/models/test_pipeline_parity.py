@@ -166,14 +166,16 @@ def test_no_tensor_waits_for_the_garbage_collector(nets):
 
 
 def test_two_windows_at_once_give_the_same_frames(nets):
-    """With two CPU threads the pipeline computes windows in pairs, one per thread; the
-    frames equal those of one window at a time."""
+    """With ``concurrent_windows`` and two CPU threads the pipeline computes windows in
+    pairs, one per thread; the frames equal those of one window at a time."""
     cfg = ProPainterConfig(subvideo_length=6, neighbor_length=4, ref_stride=2, raft_iter=1, mask_dilation=1)
     frames, masks = _moving_clip(14)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         pipe = ProPainterPipeline(*nets, cfg)
+        assert pipe._window_workers() == 1  # off by default: it costs memory
+        pipe.concurrent_windows = True
         assert pipe._window_workers() == 2
         pairs = pipe(frames, masks)
         assert torch.get_num_threads() == 2  # restored after each pair
