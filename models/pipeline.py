@@ -10,8 +10,9 @@ memory held depends on the sub-video length, not on the clip length.
 
 Speed-ups that do not change the result: encoder features of a frame are computed once and
 shared by every window that uses the frame (they depend on the frame alone), RAFT features
-of each frame are shared by its forward and backward flows, and everything runs in
-``torch.inference_mode``.
+of each frame are shared by its forward and backward flows, image propagation reads each
+completed flow on the hole pixels only (:class:`models.propagation.StepFlow`, made once per
+flow), and everything runs in ``torch.inference_mode``.
 """
 
 from __future__ import annotations
