@@ -125,9 +125,11 @@ def propagate_images(masked_frames: torch.Tensor, flows_f: torch.Tensor, flows_b
     frames_out, masks_out = [], []
     for b in range(masked_frames.shape[0]):
         out: list[tuple[torch.Tensor, torch.Tensor]] = []
+        # Each pair is read by both passes: made once.
+        steps = [StepFlow.pair(flows_f[b, k], flows_b[b, k], masks[b, k, 0], masks[b, k + 1, 0])
+                 for k in range(flows_f.shape[1])]
         propagate_frames(masked_frames.shape[1], lambda i: (masked_frames[b : b + 1, i], masks[b : b + 1, i]),  # noqa: B023
-                         lambda k: StepFlow.pair(flows_f[b, k], flows_b[b, k], masks[b, k, 0], masks[b, k + 1, 0]),  # noqa: B023
-                         lambda i, prop, still: out.append((prop, still)), mode)  # noqa: B023
+                         steps.__getitem__, lambda i, prop, still: out.append((prop, still)), mode)  # noqa: B023
         frames_out.append(torch.cat([p for p, _ in out]))
         masks_out.append(torch.cat([m for _, m in out]))
     return torch.stack(frames_out), torch.stack(masks_out)
