@@ -105,6 +105,8 @@ class FeaturePropagation(nn.Module):
             parts = [cur] + ([other[idx]] if other is not None else []) + [prop]  # type: ignore[list-item]
             prop = prop + self.backbone[name](torch.cat(parts, dim=1))
             history = (history + [prop])[-2:]
+            if step % 8 == 7:
+                trim_heap()
             if fused is None:
                 out[idx] = prop
             else:
@@ -229,6 +231,7 @@ class _TimeStream:
     def run(self) -> torch.Tensor:
         while self.done[-1] < self.t:
             self.compute(len(self.convs) - 1)
+            trim_heap()  # the chunks' freed activations, before the next chunk's are made
         result, self.result, self.x = self.result, None, None
         assert result is not None
         return result
@@ -319,6 +322,8 @@ class RecurrentFlowCompleteNet(nn.Module):
                     flows[bi, t - i - len(y) : t - i] = y.flip(0)
                 else:
                     flows[bi, i : i + len(y)] = y
+                if i % 8 == 8 - self.decoder_batch:
+                    trim_heap()
         return flows
 
     def complete(self, flows_f: torch.Tensor, flows_b: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -335,8 +340,12 @@ class RecurrentFlowCompleteNet(nn.Module):
     def complete_one(self, flows: torch.Tensor, masks: torch.Tensor, backward: bool = False) -> torch.Tensor:
         """One direction of :meth:`complete` (its ``flows_f`` with ``masks[:, :-1]``, or its
         ``flows_b`` with ``masks[:, 1:]`` and ``backward``), so that a caller holds one
-        direction's sub-video of flows at a time."""
+        direction's sub-video of flows at a time. ``masks`` may be 0/1 bytes (uint8): the
+        same numbers as float masks, in a quarter of the memory."""
         # The network's input made as the encoder reads it (time-reversed for the backward
         # flows) and the result composed in place: few sub-video-sized tensors are alive at
         # once. The same products and sums as pred * m + flow * (1 - m).
-        return self._run(_Frames(flows, masks, reverse=backward), reverse=backward).mul_(masks).add_(flows * (1 - masks))
+        out = self._run(_Frames(flows, masks, reverse=backward), reverse=backward)
+        for i in range(out.shape[1]):  # frame by frame: no sub-video-sized temporaries
+            out[:, i].mul_(masks[:, i]).add_(flows[:, i] * (1 - masks[:, i]))
+        return out

@@ -281,7 +281,9 @@ class ProPainterPipeline:
                 c = plan.fc_chunks[fc_next]
                 ensure_raft(c.stop - 1)
                 t0 = time.perf_counter()
-                fm = src.masks([g(i) for i in range(c.start, c.stop + 1)], self.dtype, flow=True)[None]
+                # The flow masks as 0/1 bytes: the network takes them a frame at a time, and
+                # products with them are the same as with float masks.
+                fm = src.masks([g(i) for i in range(c.start, c.stop + 1)], torch.uint8, flow=True)[None]
                 # One direction at a time; the stacked copy is the input: the store keeps only
                 # the next chunk's overlap.
                 low = plan.fc_chunks[fc_next + 1].start if fc_next + 1 < len(plan.fc_chunks) else n
@@ -386,6 +388,7 @@ class ProPainterPipeline:
                 img = pred_u8[k].astype(np.uint8) * m + src.ori[g(idx)] * (1 - m)
                 prev = comp.get(idx)
                 comp[idx] = img if prev is None else (prev.astype(np.float32) * 0.5 + img.astype(np.float32) * 0.5).astype(np.uint8)
+            del pred, pred_u8  # not held while the next windows are computed
             # Frames before the next window's first neighbour are final.
             nxt = plan.windows[wi + 1] if wi + 1 < len(plan.windows) else None
             final = min(nxt.neighbors) if nxt is not None else n

@@ -82,6 +82,28 @@ def test_completed_flows_match_reference_statistics(nets):
 
 
 @torch.inference_mode()
+def test_flow_completion_of_one_direction_composes_like_the_whole_tensor_formula():
+    """``complete_one`` (input made per time chunk, result composed frame by frame, masks as
+    floats or as 0/1 bytes) gives, bit for bit, ``pred * m + flow * (1 - m)`` on the whole
+    network output."""
+    torch.manual_seed(3)
+    net = RecurrentFlowCompleteNet().eval()
+    for p in net.parameters():
+        p.add_(torch.randn_like(p) * 0.02)
+    t, h, w = 11, 32, 48
+    flows = torch.randn(1, t, 2, h, w) * 4
+    masks = (torch.rand(1, t + 1, 1, h, w) > 0.6).float()
+    m = masks[:, :-1]
+    pred = net(flows * (1 - m), m)
+    expected = pred * m + flows * (1 - m)
+    assert torch.equal(net.complete_one(flows, m), expected)
+    assert torch.equal(net.complete_one(flows, m.to(torch.uint8)), expected)
+    back = net.complete_one(flows, masks[:, 1:], backward=True)
+    assert torch.equal(net.complete_one(flows, masks[:, 1:].to(torch.uint8), backward=True), back)
+    assert not torch.equal(back, expected)
+
+
+@torch.inference_mode()
 def test_image_propagation_with_analytic_flows_matches_reference():
     r = ref("a")
     frames = to_net(r["frames_proc"])[None]
