@@ -18,7 +18,7 @@ import torch.nn.functional as F
 import torchvision.ops
 
 from .deform import deform_conv3x3
-from .device import trim_heap
+from .device import trim_heap, trim_heap_on_cpu
 from .errors import InputError
 
 
@@ -106,7 +106,7 @@ class FeaturePropagation(nn.Module):
             prop = prop + self.backbone[name](torch.cat(parts, dim=1))
             history = (history + [prop])[-2:]
             if step % 8 == 7:
-                trim_heap()
+                trim_heap_on_cpu(prop)
             if fused is None:
                 out[idx] = prop
             else:
@@ -231,7 +231,7 @@ class _TimeStream:
     def run(self) -> torch.Tensor:
         while self.done[-1] < self.t:
             self.compute(len(self.convs) - 1)
-            trim_heap()  # the chunks' freed activations, before the next chunk's are made
+            trim_heap_on_cpu(self.result)  # the chunk's freed activations, before the next chunk's
         result, self.result, self.x = self.result, None, None
         assert result is not None
         return result
@@ -323,7 +323,7 @@ class RecurrentFlowCompleteNet(nn.Module):
                 else:
                     flows[bi, i : i + len(y)] = y
                 if i % 8 == 8 - self.decoder_batch:
-                    trim_heap()
+                    trim_heap_on_cpu(flows)
         return flows
 
     def complete(self, flows_f: torch.Tensor, flows_b: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -433,7 +433,7 @@ class ProPainterPipeline:
         return run_split([lambda args=args: self._generate(*args) for args in inputs], self.device)
 
     def _generate(self, frames: torch.Tensor, ff: torch.Tensor, fb: torch.Tensor, masks_in: torch.Tensor,
-                  masks_upd: torch.Tensor, num_local: int, enc_feat: torch.Tensor) -> torch.Tensor:
+                  masks_upd: torch.Tensor, num_local: int, enc_feat: list[torch.Tensor]) -> torch.Tensor:
         # Only the masked pixels of the prediction are used (composition), so only they are decoded.
         return self.generator(frames, ff, fb, masks_in, masks_upd, num_local, enc_feat=enc_feat, masked_only=True,
                               flows_at_feature_size=True)[0]
@@ -449,9 +449,9 @@ class ProPainterPipeline:
             enc = self.generator.encode(frames[0, missing], masks_in[0, missing], masks_upd[0, missing])
             for k, e in zip(missing, enc):  # copies: a dropped frame frees its memory
                 enc_cache[ids[k]] = e.clone()
-        enc_feat = torch.stack([enc_cache[i] for i in ids])[None]
+        enc_feat = [enc_cache[i][None] for i in ids]  # per frame: not stacked into a copy
         pairs = [flows(i) for i in nb[:-1]]
-        h, w = enc_feat.shape[-2:]
+        h, w = enc_feat[0].shape[-2:]
         ff = torch.stack([p[0] for p in pairs])[None] if pairs else frames.new_zeros(1, 0, 2, h, w)
         fb = torch.stack([p[1] for p in pairs])[None] if pairs else ff
         return frames, ff, fb, masks_in, masks_upd, len(nb), enc_feat

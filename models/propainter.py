@@ -15,6 +15,8 @@ Module names match ``ProPainter.pth``; the image propagation module has no weigh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import torch
 import torch.nn as nn
@@ -156,13 +158,16 @@ class InpaintGenerator(nn.Module):
 
     def forward(self, frames: torch.Tensor, flows_f: torch.Tensor, flows_b: torch.Tensor, masks_in: torch.Tensor,
                 masks_updated: torch.Tensor, num_local_frames: int, t_dilation: int = 2,
-                enc_feat: torch.Tensor | None = None, masked_only: bool = False, flows_at_feature_size: bool = False) -> torch.Tensor:
+                enc_feat: torch.Tensor | Sequence[torch.Tensor] | None = None, masked_only: bool = False,
+                flows_at_feature_size: bool = False) -> torch.Tensor:
         """Predict the local frames of one window.
 
         ``frames``: BxTx3xHxW in [-1, 1] (image-propagated; local frames first, then the
         reference frames); ``flows_f``/``flows_b``: Bx(L-1)x2xHxW completed flows between the
         L = ``num_local_frames`` local frames; ``masks_in``/``masks_updated``: BxTx1xHxW.
-        ``enc_feat``: the frames' :meth:`encode` features (BxTx128xH/4xW/4), if already known.
+        ``enc_feat``: the frames' :meth:`encode` features (BxTx128xH/4xW/4, or a sequence of T
+        Bx128xH/4xW/4 tensors, one per frame: a caller holding them per frame need not stack
+        them), if already known.
         ``flows_at_feature_size``: the flows are already :meth:`feature_flows` (Bx(L-1)x2xH/4xW/4).
         Returns BxLx3xHxW in [-1, 1].
         """
@@ -175,9 +180,12 @@ class InpaintGenerator(nn.Module):
         if enc_feat is None:
             enc_feat = self.encode(frames.reshape(b * t, 3, H, W), masks_in.reshape(b * t, 1, H, W),
                                    masks_updated.reshape(b * t, 1, H, W))
-        c, h, w = enc_feat.shape[-3:]
-        enc = enc_feat.reshape(b, t, c, h, w)
-        local_feat, ref_feat = enc[:, :l_t], enc[:, l_t:]
+        c, h, w = enc_feat[0].shape[-3:]
+        if isinstance(enc_feat, torch.Tensor):
+            enc_feat = enc_feat.reshape(b, t, c, h, w)
+            local_feat = enc_feat[:, :l_t]
+        else:
+            local_feat = torch.stack(list(enc_feat[:l_t]), dim=1)
 
         def down_flow(f: torch.Tensor) -> torch.Tensor:
             return (f if flows_at_feature_size else self.feature_flows(f.reshape(-1, 2, H, W))).reshape(b, l_t - 1, 2, h, w)
@@ -189,22 +197,33 @@ class InpaintGenerator(nn.Module):
 
         local_feat = self.feat_prop_module(local_feat, down_flow(flows_f), down_flow(flows_b),
                                            torch.cat([ds_mask_local, ds_upd_local], dim=2))
-        enc = torch.cat((local_feat, ref_feat), dim=1)
         fb = self.frame_batch
-        tokens = torch.cat([self.ss(enc[:, i : i + fb].reshape(-1, c, h, w), b, (h, w)) for i in range(0, t, fb)], dim=1)
+
+        def window_feats(lo: int, hi: int) -> torch.Tensor:
+            """Features of the window's frames [lo, hi): the local ones propagated, the
+            reference ones as encoded (the whole window's are never concatenated)."""
+            hi = min(hi, t)
+            parts = [local_feat[:, lo:hi]] if lo < l_t else []
+            if hi > l_t:
+                refs = range(max(lo, l_t), hi)
+                parts.append(enc_feat[:, refs.start : refs.stop] if isinstance(enc_feat, torch.Tensor)
+                             else torch.stack([enc_feat[i] for i in refs], dim=1))
+            return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+        tokens = torch.cat([self.ss(window_feats(i, i + fb).reshape(-1, c, h, w), b, (h, w)) for i in range(0, t, fb)], dim=1)
         tokens = self.transformers(tokens, (h, w), mask_pool, t_dilation=t_dilation)
         # Soft composition and decoding are per frame, and only the local frames are output.
         if masked_only:
             frames_local = frames[:, :l_t].reshape(-1, 3, H, W)
             masks_local = masks_in[:, :l_t].reshape(-1, H, W)
-            enc = enc[:, :l_t].reshape(-1, c, h, w)
+            enc = local_feat.reshape(-1, c, h, w)
             tokens = tokens[:, :l_t].reshape(b * l_t, 1, *tokens.shape[2:])
             out = torch.cat([self._decode_masked(enc[i : i + 1], tokens[i : i + 1], masks_local[i], frames_local[i : i + 1])
                              for i in range(len(enc))])
             return out.view(b, l_t, 3, H, W)
         comp = torch.cat([self.sc(tokens[:, i : min(i + fb, l_t)], min(fb, l_t - i), (h, w)).view(b, -1, c, h, w)
                           for i in range(0, l_t, fb)], dim=1)
-        enc = (enc[:, :l_t] + comp).reshape(-1, c, h, w)
+        enc = (local_feat + comp).reshape(-1, c, h, w)
         out = torch.cat([self.decode(enc[i : i + fb]) for i in range(0, len(enc), fb)])
         return torch.tanh(out).view(b, l_t, 3, H, W)
 

@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .device import trim_heap_on_cpu
 from .errors import InputError
 
 
@@ -262,9 +263,10 @@ def bidirectional_flows(raft: RAFT, frames: torch.Tensor, iters: int = 20, pair_
     second = torch.cat([feats[1:], feats[:-1]])
     ctx = (torch.cat([net[:-1], net[1:]]), torch.cat([inp[:-1], inp[1:]]))
     # Pairs are refined a few at a time: each holds an all-pairs correlation volume.
-    flows = torch.cat([
-        raft.refine(first[i : i + pair_batch], second[i : i + pair_batch],
-                    (ctx[0][i : i + pair_batch], ctx[1][i : i + pair_batch]), iters)
-        for i in range(0, len(first), pair_batch)
-    ])
+    parts = []
+    for i in range(0, len(first), pair_batch):
+        parts.append(raft.refine(first[i : i + pair_batch], second[i : i + pair_batch],
+                                 (ctx[0][i : i + pair_batch], ctx[1][i : i + pair_batch]), iters))
+        trim_heap_on_cpu(frames)  # the batch's correlation pyramid, before the next one's
+    flows = torch.cat(parts)
     return flows[: t - 1], flows[t - 1 :]

@@ -17,18 +17,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .device import trim_heap
+from .device import trim_heap_on_cpu
 
 T2T = dict(kernel_size=(7, 7), stride=(3, 3), padding=(3, 3))
-
-
-def _release(x: torch.Tensor) -> None:
-    """On the CPU, hand the memory of a step's freed temporaries back to the system before
-    the next step allocates its own: the steps' temporaries differ in size from window to
-    window, and glibc's heap otherwise keeps freed pieces it cannot reuse resident (about
-    150 MB of a 432x240 window's peak). About a millisecond; nothing else changes."""
-    if x.device.type == "cpu":
-        trim_heap()
 
 
 def token_grid(size: tuple[int, int]) -> tuple[int, int]:
@@ -236,7 +227,7 @@ class SparseWindowAttention(nn.Module):
                     vt.view(ns, -1, heads, ch).transpose(1, 2), scale=scale)
                 out[bi].index_copy_(0, q_rows, att_out.transpose(1, 2).reshape(-1, c))
                 del kt, vt, qt, att_out
-                _release(out)
+                trim_heap_on_cpu(out)
             rest = (touched[bi] == 0).nonzero().view(-1)
             nr = len(rest)
             # Within the window, frame by frame (a few frames at a time: same numbers, and
@@ -268,9 +259,9 @@ class TemporalSparseTransformer(nn.Module):
     def forward(self, x: torch.Tensor, size: tuple[int, int], mask: torch.Tensor, t_index: torch.Tensor) -> torch.Tensor:
         b, t, h, w, c = x.shape
         x = x + self.attention(self.norm1(x), mask, t_index)
-        _release(x)
+        trim_heap_on_cpu(x)
         x = x + self.mlp(self.norm2(x).view(b, t * h * w, c), size).view(b, t, h, w, c)
-        _release(x)
+        trim_heap_on_cpu(x)
         return x
 
 

@@ -172,6 +172,26 @@ def test_trim_heap_gives_freed_memory_back_to_the_system():
     del keep
 
 
+def test_networks_trim_the_heap_between_steps_on_the_cpu_only(monkeypatch):
+    """The networks hand freed memory back between their steps on the CPU; on a GPU (here
+    the meta device stands in for one) they do not stall the host for it."""
+    calls = []
+    monkeypatch.setattr(dev, "trim_heap", lambda: calls.append(1) or True)
+    dev.trim_heap_on_cpu(torch.zeros(2))
+    assert calls == [1]
+    dev.trim_heap_on_cpu(torch.zeros(2, device="meta"))
+    assert calls == [1]
+
+    from models.transformer import TemporalSparseTransformer
+
+    layer = TemporalSparseTransformer(32, 2, (5, 9), (4, 4)).eval()
+    size = (12, 18)  # a feature map whose soft split gives a 4x6 token grid
+    x = torch.randn(1, 2, 4, 6, 32)
+    with torch.inference_mode():
+        layer(x, size, torch.zeros(1, 2, 4, 6, 1), torch.arange(2))
+    assert len(calls) == 3  # after the attention and after the feed-forward
+
+
 def test_run_split_runs_side_by_side_with_a_share_of_the_threads_and_restores_them():
     from models.device import run_split
 
