@@ -227,7 +227,6 @@ class SparseWindowAttention(nn.Module):
                     vt.view(ns, -1, heads, ch).transpose(1, 2), scale=scale)
                 out[bi].index_copy_(0, q_rows, att_out.transpose(1, 2).reshape(-1, c))
                 del kt, vt, qt, att_out
-                trim_heap_on_cpu(out)
             rest = (touched[bi] == 0).nonzero().view(-1)
             nr = len(rest)
             # Within the window, frame by frame (a few frames at a time: same numbers, and
@@ -259,9 +258,8 @@ class TemporalSparseTransformer(nn.Module):
     def forward(self, x: torch.Tensor, size: tuple[int, int], mask: torch.Tensor, t_index: torch.Tensor) -> torch.Tensor:
         b, t, h, w, c = x.shape
         x = x + self.attention(self.norm1(x), mask, t_index)
-        trim_heap_on_cpu(x)
         x = x + self.mlp(self.norm2(x).view(b, t * h * w, c), size).view(b, t, h, w, c)
-        trim_heap_on_cpu(x)
+        trim_heap_on_cpu(x)  # once a layer: more often costs more in page faults than it saves
         return x
 
 
