@@ -182,10 +182,17 @@ class InpaintGenerator(nn.Module):
                                    masks_updated.reshape(b * t, 1, H, W))
         c, h, w = enc_feat[0].shape[-3:]
         if isinstance(enc_feat, torch.Tensor):
-            enc_feat = enc_feat.reshape(b, t, c, h, w)
-            local_feat = enc_feat[:, :l_t]
+            stacked = enc_feat.reshape(b, t, c, h, w)
+
+            def encoded(lo: int, hi: int) -> torch.Tensor:  # BxNxCxhxw, frames [lo, hi) as encoded
+                return stacked[:, lo:hi]
         else:
-            local_feat = torch.stack(list(enc_feat[:l_t]), dim=1)
+            per_frame = list(enc_feat)
+
+            def encoded(lo: int, hi: int) -> torch.Tensor:
+                return torch.stack(per_frame[lo:hi], dim=1)
+
+        local_feat = encoded(0, l_t)
 
         def down_flow(f: torch.Tensor) -> torch.Tensor:
             return (f if flows_at_feature_size else self.feature_flows(f.reshape(-1, 2, H, W))).reshape(b, l_t - 1, 2, h, w)
@@ -205,9 +212,7 @@ class InpaintGenerator(nn.Module):
             hi = min(hi, t)
             parts = [local_feat[:, lo:hi]] if lo < l_t else []
             if hi > l_t:
-                refs = range(max(lo, l_t), hi)
-                parts.append(enc_feat[:, refs.start : refs.stop] if isinstance(enc_feat, torch.Tensor)
-                             else torch.stack([enc_feat[i] for i in refs], dim=1))
+                parts.append(encoded(max(lo, l_t), hi))
             return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
         tokens = torch.cat([self.ss(window_feats(i, i + fb).reshape(-1, c, h, w), b, (h, w)) for i in range(0, t, fb)], dim=1)
