@@ -18,7 +18,7 @@ import torch.nn.functional as F
 import torchvision.ops
 
 from .deform import deform_conv3x3
-from .device import trim_heap, trim_heap_on_cpu
+from .device import trim_heap_on_cpu
 from .errors import InputError
 
 
@@ -306,11 +306,11 @@ class RecurrentFlowCompleteNet(nn.Module):
         # activations of 80 frames would otherwise be held three and four times over).
         e1 = _in_time_chunks(_layers(self.downsample, self.encoder1), x, self.time_chunk)
         del x
-        trim_heap()  # freed half-resolution activations go back to the system before the next ones
+        trim_heap_on_cpu(e1)  # freed half-resolution activations go back to the system before the next ones
         mid = _in_time_chunks(_layers(self.encoder2, self.mid_dilation), e1, self.time_chunk).transpose(1, 2)
         prop = self.feat_prop_module(mid)
         del mid
-        trim_heap()
+        trim_heap_on_cpu(prop)
         # The decoder is per frame: run it a few frames at a time so the full-resolution
         # activations of a long sub-video never exist at once.
         flows = prop.new_empty(b, t, 2, h, w)
@@ -334,7 +334,7 @@ class RecurrentFlowCompleteNet(nn.Module):
         flow the mask of frame t+1; the backward pass runs on the time-reversed sequence.
         """
         pred_f = self.complete_one(flows_f, masks[:, :-1])
-        trim_heap()
+        trim_heap_on_cpu(pred_f)
         return pred_f, self.complete_one(flows_b, masks[:, 1:], backward=True)
 
     def complete_one(self, flows: torch.Tensor, masks: torch.Tensor, backward: bool = False) -> torch.Tensor:
