@@ -119,6 +119,7 @@ def _stream_lazily(nets, cfg, t):
     out, ahead, held = [], 0, 0
     for ev in pipe.stream_pairs(lazy(), t):
         held = max(held, len(pipe.last_source.ori.items))
+        assert len(pipe.last_source.ori.cache) <= pipe.last_source.ori.decoded
         if isinstance(ev, FramesReady):
             ahead = max(ahead, len(pulled) - len(out))
             out.extend(ev.frames)
@@ -140,6 +141,30 @@ def test_streamed_long_clip_equals_whole_clip_and_memory_is_bounded(nets):
     # RAFT clip of look-ahead (6 + 20 + 5 + 12 = 43 frames here).
     _, _, longer, _, held_longer = _stream_lazily(nets, cfg, 60)
     assert len(longer) == 60 and max(held, held_longer) <= 43
+
+
+def test_frames_read_ahead_are_held_compressed_and_read_back_bit_for_bit():
+    """The source frames a long clip holds ahead of its output are kept as PNG bytes, with
+    only the most recently used ones decoded; what is read back is what was put in."""
+    from models.pipeline import _FrameStore
+
+    frames, _ = _moving_clip(12, 48, 80)
+    frames = [f.copy() for f in frames]
+    frames[3][::2, ::3] = 255 - frames[3][::2, ::3]  # not smooth: still lossless
+    store = _FrameStore(decoded=4)
+    for i, f in enumerate(frames):
+        store[i] = f
+    assert list(store.cache) == [8, 9, 10, 11]
+    assert sum(b.nbytes for b in store.items.values()) < 0.7 * sum(f.nbytes for f in frames)
+    for i in (3, 0, 11, 3, 5, 7):
+        got = store[i]
+        assert got.dtype == np.uint8 and np.array_equal(got, frames[i])
+        assert not got.flags.writeable  # shared by every reader
+    assert store.decodes == 4  # 11 was decoded already, 3 the second time too
+    store.drop_below(6)
+    assert sorted(store.items) == list(range(6, 12)) and all(k >= 6 for k in store.cache)
+    with pytest.raises(KeyError):
+        store[2]
 
 
 
