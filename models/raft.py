@@ -258,9 +258,11 @@ def flow_pairs(raft: RAFT, frames: torch.Tensor, iters: int = 20, pair_batch: in
     """Like :func:`bidirectional_flows`, as lists of 2xHxW flows that each own their memory
     (a caller can let go of them one by one).
 
-    ``pair_batch`` frames are encoded, and pairs refined, at a time. Each pair's flow does
-    not depend on which pairs share its batch; small batches are as fast on a CPU and hold
-    less: at 432x240, a 12-frame clip's working memory is about 300 MiB with batches of 2
+    ``pair_batch`` frames are encoded, and pairs refined, at a time (at least 2; a last
+    batch of one joins the one before). Which frames or pairs share a batch does not change
+    the flows, bit for bit, as long as no batch holds a single one: a batch of one can take
+    another kernel, which rounds differently. Small batches are as fast on a CPU and hold
+    less: at 432x240, a 12-frame clip's working memory is about 200 MiB with batches of 2
     against 520 with 6.
     """
     if frames.dim() != 4 or frames.shape[0] < 2:
@@ -269,8 +271,8 @@ def flow_pairs(raft: RAFT, frames: torch.Tensor, iters: int = 20, pair_batch: in
     # forward and the backward flow (the released code recomputes them per pair).
     t = frames.shape[0]
     feats, nets, inps = [], [], []
-    for i in range(0, t, pair_batch):
-        chunk = frames[i : i + pair_batch]
+    for lo, hi in _batches(t, pair_batch):
+        chunk = frames[lo:hi]
         feats.append(raft.features(chunk))
         net, inp = raft.context(chunk)
         nets.append(net)
@@ -283,10 +285,20 @@ def flow_pairs(raft: RAFT, frames: torch.Tensor, iters: int = 20, pair_batch: in
     first = list(range(t - 1)) + list(range(1, t))
     second = list(range(1, t)) + list(range(t - 1))
     flows: list[torch.Tensor] = []
-    for i in range(0, len(first), pair_batch):
-        a, b = first[i : i + pair_batch], second[i : i + pair_batch]
+    for lo, hi in _batches(len(first), pair_batch):
+        a, b = first[lo:hi], second[lo:hi]
         out = raft.refine(feat[a], feat[b], (net[a], inp[a]), iters)
         flows.extend(f.clone() for f in out)
         del out
         trim_heap_on_cpu(frames)  # the batch's correlation pyramid, before the next one's
     return flows[: t - 1], flows[t - 1 :]
+
+
+def _batches(n: int, size: int) -> list[tuple[int, int]]:
+    """[lo, hi) ranges of ``size`` (at least 2) covering ``n`` items, none of one item
+    unless ``n`` is 1: a last single item joins the batch before it."""
+    size = max(2, size)
+    bounds = list(range(0, n, size)) + [n]
+    if n > 1 and bounds[-1] - bounds[-2] == 1:
+        del bounds[-2]
+    return list(zip(bounds[:-1], bounds[1:]))

@@ -17,7 +17,7 @@ from models.plan import ClipPlan
 from models.propagation import StepFlow, consistency_mask, flow_warp, propagate_frames, propagate_images
 from models.propainter import DECODE_MARGIN, InpaintGenerator, decode_boxes
 from models.transformer import token_grid
-from models.raft import RAFT, RAFTConfig, bidirectional_flows
+from models.raft import RAFT, RAFTConfig, bidirectional_flows, flow_pairs
 from models.errors import InputError
 
 from tests.models.parity import CASES, CASE_NAMES, DATA, load_networks, ref, to_net
@@ -55,6 +55,27 @@ def test_raft_flows_match_reference(nets):
         d = np.abs(ours.numpy() - theirs)
         assert d.max() < 3e-4 and d.mean() < 3e-5, (d.max(), d.mean())
     assert float(np.abs(r["gt_flows_f_head"]).mean()) > 1.0  # non-degenerate flows
+
+
+@torch.inference_mode()
+def test_raft_flows_do_not_depend_on_how_many_pairs_share_a_batch(nets):
+    """Frames are encoded and pairs refined a few at a time; any batch size gives the same
+    flows bit for bit (no batch is of one frame: 5 frames in 2s are encoded as 2 + 3), and
+    the per-pair lists own their memory (not views of a batch)."""
+    from models.raft import _batches
+
+    assert _batches(5, 2) == [(0, 2), (2, 5)] and _batches(8, 3) == [(0, 3), (3, 6), (6, 8)]
+    assert _batches(7, 3) == [(0, 3), (3, 7)] and _batches(1, 2) == [(0, 1)] and _batches(3, 1) == [(0, 3)]
+    frames = to_net(ref("a")["frames_proc"][:5, :64, :96])
+    lists = {b: flow_pairs(nets[0], frames, iters=2, pair_batch=b) for b in (2, 3, 4, 8)}
+    for fwd, bwd in lists.values():
+        assert len(fwd) == len(bwd) == 4
+        for a, b in zip(fwd + bwd, lists[2][0] + lists[2][1]):
+            assert torch.equal(a, b)
+        assert all(f.shape == (2, 64, 96) and f.untyped_storage().nbytes() == f.nbytes for f in fwd + bwd)
+    ff, fb = bidirectional_flows(nets[0], frames, iters=2, pair_batch=3)
+    assert torch.equal(ff, torch.stack(lists[2][0])) and torch.equal(fb, torch.stack(lists[2][1]))
+    assert not torch.equal(ff, fb.flip(0))  # forward and backward are different flows
 
 
 @torch.inference_mode()
