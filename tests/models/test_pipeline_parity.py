@@ -165,6 +165,13 @@ def test_frames_read_ahead_are_held_compressed_and_read_back_bit_for_bit():
     assert sorted(store.items) == list(range(6, 12)) and all(k >= 6 for k in store.cache)
     with pytest.raises(KeyError):
         store[2]
+    # On a GPU (the meta device stands in) the host holds the frames as they are.
+    from models.pipeline import _Source
+
+    plain = _Source(iter([]), None, 1, ProPainterImageProcessor(ProPainterConfig()), torch.device("meta"), torch.float16).ori
+    assert not plain.compress
+    plain[0] = frames[0]
+    assert plain[0] is frames[0] and not plain.cache and plain.decodes == 0
 
 
 
