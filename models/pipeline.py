@@ -74,8 +74,8 @@ class _Store:
 
 
 class _FrameStore(_Store):
-    """uint8 frames, held losslessly compressed (PNG in memory, fastest level) when
-    ``compress``, with the most recently used ones also held decoded.
+    """uint8 frames, held losslessly compressed (PNG in memory, fastest level), with the most
+    recently used ones also held decoded.
 
     A long clip reads up to two sub-videos ahead of its output (RAFT and flow completion run
     ahead of the windows), and those frames are only read back later; compressed, they take
@@ -84,20 +84,16 @@ class _FrameStore(_Store):
     to decode a 432x240 frame, next to seconds of compute per frame on a CPU; the windows and
     the image propagation passes read nearby frames again and again, which the decoded ones
     serve. On a GPU, where host memory is not the working memory and a frame takes a
-    fraction of a second, the pipeline holds them as they are.
+    fraction of a second, the pipeline holds them as they are, in a plain :class:`_Store`.
     """
 
-    def __init__(self, compress: bool = True, decoded: int = 24) -> None:
+    def __init__(self, decoded: int = 24) -> None:
         super().__init__()
-        self.compress = compress
         self.decoded = decoded
         self.cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self.decodes = 0  # how many times a frame was decoded (tests look at it)
 
     def __setitem__(self, i: int, v: np.ndarray) -> None:
-        if not self.compress:
-            self.items[i] = v
-            return
         ok, buf = cv2.imencode(".png", np.ascontiguousarray(v), [cv2.IMWRITE_PNG_COMPRESSION, 1])
         if not ok:  # pragma: no cover - only if the codec itself failed
             raise RuntimeError(f"could not hold frame {i} compressed")
@@ -105,8 +101,6 @@ class _FrameStore(_Store):
         self._remember(i, v)
 
     def __getitem__(self, i: int) -> np.ndarray:
-        if not self.compress:
-            return self.items[i]
         v = self.cache.get(i)
         if v is not None:
             self.cache.move_to_end(i)
@@ -146,7 +140,8 @@ class _Source:
         # bit-for-bit the same as converting once. Frames are held from the first not yet
         # output (an out-of-memory retry starts there) to the furthest look-ahead: over two
         # sub-videos.
-        self.ori = _FrameStore(compress=device.type == "cpu")  # HxWx3 uint8 at the processing size
+        # HxWx3 uint8 at the processing size
+        self.ori: _Store = _FrameStore() if device.type == "cpu" else _Store()
         self.flow_mask = _Store()  # packed HxW bits
         self.mask = _Store()  # packed HxW bits (dilated)
         self.seconds = 0.0
