@@ -1,6 +1,8 @@
-"""Classical optical flow between neighbouring frames (OpenCV DIS) for moving masks along a clip.
+"""Optical flow between neighbouring frames for moving masks along a clip: OpenCV DIS (no
+download), or any ``flow_model(a, b)`` callable on RGB images, such as
+:class:`~models.segmentation.raft_flow.RaftFlow` with the ProPainter RAFT weights.
 
-Flow is computed on grey images whose long side is at most ``max_side`` pixels and scaled up
+Flow is computed on images whose long side is at most ``max_side`` pixels and scaled up
 when a mask is warped at full resolution. Results are cached, so several object tracks on
 the same clip (and forward/backward passes) pay for each pair of frames once.
 """
@@ -39,12 +41,15 @@ class FlowField:
         max_side: int = 640,
         preset: str = "medium",
         cache_size: int = 64,
+        flow_model=None,
     ) -> None:
         if preset not in DIS_PRESETS:
             raise InputError(f"Unknown optical flow preset {preset!r}; choose one of {', '.join(DIS_PRESETS)}.")
         if max_side < 16:
             raise InputError(f"The flow resolution must be at least 16 pixels, got {max_side}.")
         self._get_frame = get_frame
+        self.flow_model = flow_model  # (a, b) hxwx3 uint8 RGB -> hxwx2 float32; None: DIS on grey
+        self.backend = "dis" if flow_model is None else getattr(flow_model, "name", "model")
         self.max_side = int(max_side)
         self._preset = DIS_PRESETS[preset]
         self._dis = cv2.DISOpticalFlow_create(self._preset)
@@ -79,6 +84,12 @@ class FlowField:
             self._frames.popitem(last=False)
         return frame
 
+    def small_frame(self, index: int) -> np.ndarray:
+        """hxwx3 uint8 RGB frame ``index`` at flow resolution."""
+        frame = self.frame(index)
+        h, w = self.flow_size
+        return frame if frame.shape[:2] == (h, w) else cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+
     def _grey_image(self, index: int) -> np.ndarray:
         if index in self._grey:
             self._grey.move_to_end(index)
@@ -100,7 +111,10 @@ class FlowField:
             if key in self._flows:
                 self._flows.move_to_end(key)
                 return self._flows[key]
-            flow = self._dis.calc(self._grey_image(a), self._grey_image(b), None)
+            if self.flow_model is None:
+                flow = self._dis.calc(self._grey_image(a), self._grey_image(b), None)
+            else:
+                flow = np.asarray(self.flow_model(self.small_frame(a), self.small_frame(b)), dtype=np.float32)
             self._flows[key] = flow
             while len(self._flows) > self._capacity:
                 self._flows.popitem(last=False)

@@ -1,26 +1,30 @@
-"""Mask propagation across a clip: optical flow moves the mask, SAM snaps it to the object.
+"""Mask propagation across a clip: the object's own motion moves the mask, SAM snaps it to the object.
 
 From a keyframe mask, each step towards the next frame (forward and backward):
 
-1. **Warp** the mask with DIS optical flow between the two frames (backward warping with
-   ``cv2.remap``; see :class:`~models.segmentation.flow.FlowField`).
+1. **Follow the object** by its appearance (:class:`~models.segmentation.object_motion.ObjectMotion`):
+   constant-velocity prediction, masked template search, ECC alignment and the dense optical
+   flow's affine motion (OpenCV DIS, or RAFT when its weights are given to the
+   :class:`~models.segmentation.flow.FlowField`) compete; the pose whose pixels look most like
+   the object wins. Parts that no longer look like it in broad regions are hidden behind
+   something and left out of the mask; the object's full shape moves on under them.
 2. **Refine** (when a :class:`~models.segmentation.predictor.SamClickPredictor` is given): SAM
-   is prompted with the warped mask's box, a few interior points and the mask itself, and the
-   candidate with the highest IoU with the warped mask is kept.
-3. **Drift check**: if the area changes by more than ``max_area_ratio`` (or less than
-   ``min_area_ratio``) from the previous frame or from the keyframe, if SAM's mask overlaps the warped one less
-   than ``min_iou``, if most of the mask's motion fails the forward/backward flow check
-   (occlusion, cut), or if the object's pixels do not look like where they moved to
-   (normalised cross-correlation below ``min_match``), the frame is *flagged* for the user and that direction stops; nothing
-   is written there, so a drifting mask never spreads.
+   is prompted with the mask's box, a few interior points and the mask itself, and the
+   candidate with the highest IoU with it is kept (unless it disagrees: then the tracked mask
+   is kept and the frame is marked).
+3. **Never an empty mask in silence**: where the object cannot be seen the run does not stop.
+   The pose is carried on by the object's motion, later frames look for it again, and the
+   frame gets the best estimate (the visible part when something is in front of it, else the
+   predicted shape, dilated) and a *review* flag with the reason. An object that leaves the
+   picture gets empty masks without a flag.
 
-Without SAM the mask follows the flow alone, and the run says so (a :class:`Progress` note and
-``TrackUpdate.flow_only``). :class:`MaskTrack` holds one object's keyframes and masks;
-:class:`TrackSet` holds several objects and merges them into the removal mask. Propagation is
-a generator: it yields :class:`Progress`, :class:`MaskPropagated` and :class:`FrameFlagged`
-events and finally one :class:`TrackUpdate` (every changed frame, before and after), which the
-caller applies in one undo step; the track is not touched while the run is in progress, so a
-cancelled run (``models.errors.Cancelled``) leaves it as it was.
+Without SAM the mask follows the motion alone, and the run says so (a :class:`Progress` note and
+``TrackUpdate.flow_only``). :class:`MaskTrack` holds one object's keyframes, masks and review
+flags; :class:`TrackSet` holds several objects and merges them into the removal mask.
+Propagation is a generator: it yields :class:`Progress`, :class:`MaskPropagated` and
+:class:`FrameFlagged` events and finally one :class:`TrackUpdate` (every changed frame, before
+and after), which the caller applies in one undo step; the track is not touched while the run
+is in progress, so a cancelled run (``models.errors.Cancelled``) leaves it as it was.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 from ..errors import Cancelled, InputError
 from ..events import Progress
 from .flow import DIS_PRESETS, FlowField, FrameGetter
+from .object_motion import ObjectMotion, WorkImages
 
 FLOW_ONLY_NOTE = "No SAM model loaded: masks follow the optical flow alone; check their edges."
 
@@ -47,12 +52,10 @@ class TrackingConfig:
     min_area_ratio: float = 0.5  # area(new) / area(previous) below this flags the frame
     max_area_ratio: float = 2.0  # ... above this flags the frame
     min_iou: float = 0.5  # SAM's mask vs the flow-warped mask below this flags the frame
-    max_inconsistent: float = 0.6  # share of the mask failing the flow's forward/backward check
-    min_match: float = 0.3  # the object's look before/after the step (NCC) below this flags the frame
+    min_visible: float = 0.2  # share of the object that must be seen for a frame to count as tracked
     num_points: int = 3  # interior points given to SAM
     box_margin: float = 0.05  # the SAM box is the warped mask's box grown by this share
     mask_prompt: bool = True  # also give SAM the warped mask as a prompt
-    motion: str = "auto"  # how the mask follows the flow: auto, affine or dense (see FlowField)
 
     def __post_init__(self) -> None:
         if self.flow_preset not in DIS_PRESETS:
@@ -65,12 +68,8 @@ class TrackingConfig:
             )
         if not 0 <= self.min_iou <= 1:
             raise InputError(f"min_iou must be within 0..1, got {self.min_iou}.")
-        if not -1 <= self.min_match <= 1:
-            raise InputError(f"min_match must be within -1..1, got {self.min_match}.")
-        if not 0 < self.max_inconsistent <= 1:
-            raise InputError(f"max_inconsistent must be within (0, 1], got {self.max_inconsistent}.")
-        if self.motion not in ("auto", "affine", "dense"):
-            raise InputError(f"Mask motion must be auto, affine or dense, got {self.motion!r}.")
+        if not 0 < self.min_visible <= 1:
+            raise InputError(f"min_visible must be within (0, 1], got {self.min_visible}.")
         if self.num_points < 0:
             raise InputError(f"num_points must not be negative, got {self.num_points}.")
         if not 0 <= self.box_margin <= 1:
@@ -93,7 +92,8 @@ class MaskPropagated:
 
 @dataclass(frozen=True)
 class FrameFlagged:
-    """Propagation towards ``direction`` (+1/-1) stopped at frame ``index`` for ``reason``."""
+    """Frame ``index``, reached going ``direction`` (+1/-1), needs review for ``reason``: its
+    mask is an estimate (the run went on past it)."""
 
     track_id: Hashable
     index: int
@@ -169,67 +169,47 @@ def _touches_border(mask: np.ndarray) -> bool:
     return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
 
 
+#: What a frame marked for review says, by what the tracker found there.
+REVIEW_HIDDEN = "the object is hidden behind something here: the mask holds only what is visible"
+REVIEW_LOST = ("the object could not be followed here: the mask is estimated from its motion "
+               "(dilated); check it or set a keyframe here")
+
+
 class _Stepper:
-    """One propagation step from frame to frame, shared by every direction and track."""
+    """One propagation step from frame to frame, shared by every direction and track.
+
+    The object is followed by its own appearance (:class:`ObjectMotion`); SAM, when given,
+    snaps the result to the object's edges. A step never stops the run: a frame where the
+    object cannot be seen gets the best estimate and a reason for review.
+    """
 
     def __init__(self, flow: FlowField, predictor, clip_id: Hashable, config: TrackingConfig) -> None:
         self.flow = flow
         self.predictor = predictor
         self.clip_id = clip_id
         self.config = config
-        self._fresh = True
-        self._key_area = 1
+        self._images = WorkImages(flow)
 
-    def start(self, mask: np.ndarray) -> None:
-        """Begin a direction at a keyframe's mask."""
-        # Consecutive affine steps are composed and applied to the anchor mask once, so the
-        # mask is resampled once rather than once per frame (no slow erosion/blur).
-        self._anchor = mask
-        self._motion = np.eye(3)
-        if self._fresh:
-            self._key_area = max(1, int(np.count_nonzero(mask)))
-            self._fresh = False
+    def begin(self, index: int, mask: np.ndarray) -> None:
+        """Start a direction at keyframe ``index``."""
+        self.flow.frame(index)
+        self.motion = ObjectMotion(self._images, self.flow.size, self.flow.flow_size, self.flow,
+                                   min_visible=self.config.min_visible)
+        self.motion.begin(index, mask)
 
-    def begin(self, mask: np.ndarray) -> None:
-        """Start a direction from a keyframe (area drift is measured against it)."""
-        self._fresh = True
-        self.start(mask)
-
-    def step(self, mask: np.ndarray, src: int, dst: int) -> tuple[np.ndarray | None, str, float | None, str | None]:
-        """(new mask or None, method, iou, reason when flagged/None)."""
+    def step(self, src: int, dst: int) -> tuple[np.ndarray, str, float | None, str | None]:
+        """(mask to write, method, SAM IoU or None, reason for review or None)."""
         cfg = self.config
-        moved = self.flow.warp_mask(mask, src, dst, cfg.motion)
-        warped = moved.mask
-        if moved.matrix is not None:
-            motion = np.vstack([moved.matrix, [0.0, 0.0, 1.0]]) @ self._motion
-            height, width = mask.shape
-            composed = cv2.warpAffine(self._anchor.astype(np.float32), motion[:2], (width, height), flags=cv2.INTER_LINEAR)
-            warped = composed >= 0.5
-        else:
-            motion = None
-        area_prev = int(np.count_nonzero(mask))
-        area = int(np.count_nonzero(warped))
-        if area == 0:
-            if _touches_border(mask):
-                return np.zeros_like(warped), "flow", None, None  # it left the picture
-            return None, "flow", None, "the object was lost"
-        bad = moved.inconsistent
-        if bad > cfg.max_inconsistent:
-            return None, "flow", None, f"the motion could not be followed ({bad:.0%} of the mask is occluded or inconsistent)"
-        if moved.match < cfg.min_match:
-            return None, "flow", None, f"the object does not look the same after the step (match {moved.match:.2f})"
-        ratio = area / max(1, area_prev)
-        if not cfg.min_area_ratio <= ratio <= cfg.max_area_ratio:
-            return None, "flow", None, f"the mask area changed {ratio:.2f}x in one frame"
-        total = area / self._key_area  # slow drift (e.g. an object sliding behind something)
-        if not cfg.min_area_ratio <= total <= cfg.max_area_ratio:
-            return None, "flow", None, f"the mask area is {total:.2f}x the keyframe's"
-        if self.predictor is None:
-            if motion is None:
-                self.start(warped)
-            else:
-                self._motion = motion
-            return warped, "flow", None, None
+        out = self.motion.step(src, dst)
+        if out.state == "left":
+            return out.mask, "flow", None, None
+        if out.state == "hidden":
+            return out.mask, "flow", None, REVIEW_HIDDEN
+        if out.state == "lost":
+            return out.mask, "flow", None, REVIEW_LOST
+        if self.predictor is None or not out.mask.any():
+            return out.mask, "flow", None, None
+        warped = out.mask
         self.predictor.set_frame(self.clip_id, dst, self.flow.frame(dst))
         points = interior_points(warped, cfg.num_points)
         prediction = self.predictor.predict(
@@ -243,11 +223,13 @@ class _Stepper:
         best = int(np.argmax(ious))
         refined, iou = prediction.masks[best], float(ious[best])
         if iou < cfg.min_iou:
-            return None, "sam", iou, f"SAM's mask overlaps the tracked motion only {iou:.2f} (IoU)"
-        ratio = np.count_nonzero(refined) / max(1, area_prev)
+            return warped, "flow", iou, (f"SAM's mask overlaps the tracked object only {iou:.2f} (IoU): "
+                                         "the tracked mask was kept; check it")
+        ratio = np.count_nonzero(refined) / max(1, np.count_nonzero(warped))
         if not cfg.min_area_ratio <= ratio <= cfg.max_area_ratio:
-            return None, "sam", iou, f"the mask area changed {ratio:.2f}x in one frame"
-        self.start(refined)
+            return warped, "flow", iou, f"SAM's mask is {ratio:.2f}x the tracked one: the tracked mask was kept; check it"
+        if out.visible > 0.9 and iou < 0.9:
+            self.motion.reanchor(dst, refined)  # the object changed shape: follow SAM's outline from here
         return refined, "sam", iou, None
 
 
@@ -280,7 +262,7 @@ class MaskTrack:
 
     @property
     def flags(self) -> dict[int, str]:
-        """Frames where propagation stopped, with the reason (for the timeline)."""
+        """Frames that need review (their mask is an estimate), with the reason (for the timeline)."""
         return dict(self._flags)
 
     def frames_with_masks(self) -> list[int]:
@@ -381,13 +363,15 @@ class MaskTrack:
         directions: str = "both",
         frame_range: tuple[int, int] | None = None,
         cancel: CancelCheck | None = None,
+        flow_model=None,
     ) -> Iterator[TrackEvent]:
         """Propagate keyframe ``frame`` up to the neighbouring keyframes; yields events.
 
         ``get_frame(i) -> HxWx3 uint8 RGB`` (or a shared :class:`FlowField`);
         ``predictor``: a :class:`SamClickPredictor` or None (flow only); ``clip_id``: the
         key of this clip in the predictor's embedding cache; ``directions``: "both",
-        "forward" or "backward". The last event is a :class:`TrackUpdate` (also the
+        "forward" or "backward"; ``flow_model``: an optical flow callable in place of DIS
+        (e.g. :class:`~models.segmentation.raft_flow.RaftFlow`). The last event is a :class:`TrackUpdate` (also the
         generator's return value); the track itself is unchanged until it is :meth:`apply`-ed.
         ``cancel()`` is polled before every frame and raises :class:`Cancelled`.
         """
@@ -398,7 +382,7 @@ class MaskTrack:
             raise InputError(f"Propagation direction must be both, forward or backward, got {directions!r}.")
         config = config or TrackingConfig()
         flow = get_frame if isinstance(get_frame, FlowField) else FlowField(
-            get_frame, max_side=config.flow_max_side, preset=config.flow_preset
+            get_frame, max_side=config.flow_max_side, preset=config.flow_preset, flow_model=flow_model
         )
         stepper = _Stepper(flow, predictor, clip_id, config)
         lo, hi = self.span(frame, frame_range)
@@ -417,23 +401,19 @@ class MaskTrack:
                 flags_after[index] = None
         yield Progress("tracking", 0, total, FLOW_ONLY_NOTE if predictor is None else "")
         for direction, end in plan:
-            mask = self._masks[frame]
             index = frame
-            stepper.begin(mask)
+            stepper.begin(frame, self._masks[frame])
             while index != end:
                 if cancel is not None and cancel():
                     raise Cancelled("Mask propagation was cancelled; the masks were not changed.")
                 target = index + direction
-                new, method, iou, reason = stepper.step(mask, index, target)
+                new, method, iou, reason = stepper.step(index, target)
+                after[target] = new
                 if reason is not None:
                     flags_after[target] = reason
                     yield FrameFlagged(self.track_id, target, direction, reason)
-                    done += abs(end - index)
-                    yield Progress("tracking", done, total, f"stopped at frame {target}: {reason}")
-                    break
-                after[target] = new
                 yield MaskPropagated(self.track_id, target, new, method, iou)
-                mask, index = new, target
+                index = target
                 done += 1
                 yield Progress("tracking", done, total)
         before = {i: self._masks.get(i) for i in after}
@@ -510,6 +490,7 @@ class TrackSet:
         config: TrackingConfig | None = None,
         frame_range: tuple[int, int] | None = None,
         cancel: CancelCheck | None = None,
+        flow_model=None,
     ) -> Iterator[TrackEvent]:
         """Propagate every keyframe of every object (one shared flow cache); yields events.
 
@@ -519,7 +500,7 @@ class TrackSet:
         the GUI wraps the run in one undo step by collecting the updates it yields).
         """
         config = config or TrackingConfig()
-        flow = FlowField(get_frame, max_side=config.flow_max_side, preset=config.flow_preset)
+        flow = FlowField(get_frame, max_side=config.flow_max_side, preset=config.flow_preset, flow_model=flow_model)
         for track in list(self.tracks.values()):
             for keyframe in track.keyframes:
                 for event in track.repropagate_from(

@@ -68,16 +68,20 @@ def test_flow_only_propagation_follows_a_moving_square_both_ways():
     assert {e.method for e in propagated} == {"flow"} and len(propagated) == N - 1
 
 
-def test_drift_check_flags_an_injected_jump_and_stops_that_direction():
+def test_a_frame_the_object_cannot_be_followed_into_is_flagged_with_an_estimate_and_the_run_goes_on():
     frames, (masks,) = _clip()
     cut = 5
     frames[cut] = _texture(H, W, 99)  # a frame the object cannot be followed into
     track = _track(masks)
     update = run_to_end(track.repropagate_from(0, lambda i: frames[i]))
     assert list(update.flagged) == [cut]
-    assert sorted(update.after) == list(range(1, cut))  # nothing written at or past the flag
+    assert "estimated" in update.flagged[cut]
+    assert sorted(update.after) == list(range(1, N))  # every frame has a mask, the flagged one too
+    assert update.after[cut].any() and update.after[cut].sum() >= masks[cut].sum()  # the dilated estimate
+    assert update.after[cut][masks[cut]].mean() > 0.9  # it covers where the object is
     track.apply(update)
-    assert track.flags.keys() == {cut} and track.mask(cut) is None
+    assert track.flags.keys() == {cut}
+    assert min(mask_iou(track.mask(i), masks[i]) for i in range(cut + 1, N)) > 0.85  # found again after it
 
 
 class _FakeSam:
@@ -116,14 +120,15 @@ def test_sam_refinement_picks_the_candidate_closest_to_the_warped_mask():
     assert all(e.iou > 0.8 for e in events if isinstance(e, MaskPropagated))
 
 
-def test_sam_mask_far_from_the_motion_flags_the_frame():
+def test_sam_mask_far_from_the_motion_flags_the_frames_and_keeps_the_tracked_mask():
     frames, (masks,) = _clip()
     far = np.zeros((H, W), bool)
     far[40:60, 50:75] = True
     sam = _FakeSam(lambda i, warped: [masks[i]] if i < 4 else [far])
     update = run_to_end(_track(masks).repropagate_from(0, lambda i: frames[i], predictor=sam))
-    assert list(update.flagged) == [4] and "SAM" in update.flagged[4]
-    assert sorted(update.after) == [1, 2, 3]
+    assert sorted(update.flagged) == list(range(4, N)) and all("SAM" in r for r in update.flagged.values())
+    assert sorted(update.after) == list(range(1, N))
+    assert min(mask_iou(update.after[i], masks[i]) for i in range(4, N)) > 0.85  # SAM's wrong mask was not taken
 
 
 def test_repropagation_from_a_correction_stops_at_the_neighbouring_keyframes():
