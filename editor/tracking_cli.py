@@ -30,6 +30,9 @@ import numpy as np
 from models.errors import InputError, WeightsError
 
 SAM_MODELS = ("vit_b", "vit_l", "vit_h")
+SAM2_MODELS = ("sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus", "sam2.1_hiera_large")
+#: ``--tracker``: auto picks SAM 2, then SAM, then the motion tracker alone, by the weights found.
+TRACKERS = ("auto", "sam2", "sam", "flow")
 _NUMBER = r"[-+]?\d+(?:\.\d+)?"
 
 
@@ -131,6 +134,96 @@ def load_predictor(
     return SamClickPredictor.from_pretrained(model_type, checkpoint=checkpoint, weights_dir=weights_dir, device=device)
 
 
+# ----------------------------------------------------------------------------- tracker choice
+@dataclass
+class TrackerChoice:
+    """What tracks the masks: ``name`` is "sam2", "sam" or "flow"; ``predictor`` (SAM, refines
+    the motion tracker's masks), ``video`` (a SAM 2 video tracker) and ``flow_model`` (RAFT, or
+    None for DIS) are the parts; ``note`` says in one line what runs and why."""
+
+    name: str
+    predictor: Any = None
+    video: Any = None
+    flow_model: Any = None
+    note: str = ""
+
+    def propagation_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of ``MaskTrack.repropagate_from`` / ``TrackSet.propagate_all``."""
+        return {"predictor": self.predictor, "video_tracker": self.video, "flow_model": self.flow_model}
+
+
+def _device(device: str | None) -> str:
+    if device in (None, "auto"):
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(device)
+
+
+def load_flow_model(weights_dir: str | Path | None = None, device: str | None = None) -> Any:
+    """RAFT (the ProPainter ``raft-things.pth``) for the mask flow when it is in the weights
+    folder, else None (OpenCV DIS, no download)."""
+    from models.segmentation.raft_flow import RaftFlow
+
+    if not RaftFlow.available(weights_dir):
+        return None
+    return RaftFlow.from_weights(weights_dir, device=_device(device))
+
+
+def load_video_tracker(model: str = "sam2.1_hiera_tiny", checkpoint: str | Path | None = None,
+                       weights_dir: str | Path | None = None, device: str | None = None,
+                       required: bool = False) -> Any:
+    """A SAM 2 video tracker, or None when its weights are not found (``required``: raise)."""
+    from models.segmentation.sam2_video import Sam2VideoTracker, sam2_weights_available
+
+    if checkpoint is None and not sam2_weights_available(model, weights_dir):
+        if required:
+            raise WeightsError(
+                f"--tracker sam2 needs the SAM 2 weights {model}: download them with "
+                f"`python main.py weights download {model}` (or pass --sam2-checkpoint), or use --tracker flow."
+            )
+        return None
+    return Sam2VideoTracker.from_pretrained(model, checkpoint=checkpoint, weights_dir=weights_dir,
+                                            device=_device(device))
+
+
+def resolve_tracker(choice: str = "auto", *, weights_dir: str | Path | None = None, device: str | None = None,
+                    sam_checkpoint: str | Path | None = None, sam_model: str = "vit_b",
+                    sam2_checkpoint: str | Path | None = None, sam2_model: str = "sam2.1_hiera_tiny",
+                    sam_predictor: Callable[[], Any] | None = None) -> TrackerChoice:
+    """The tracker ``choice`` (auto, sam2, sam, flow) with the weights that are present.
+
+    "auto" takes SAM 2 when its weights (or ``sam2_checkpoint``) are found, else SAM refining
+    the motion tracker, else the motion tracker alone; a named tracker whose weights are
+    missing raises :class:`WeightsError` saying how to get them. The motion tracker's flow is
+    RAFT when ``raft-things.pth`` is in the weights folder, else DIS. ``sam_predictor``: a
+    function giving the SAM predictor (the editor's already-loaded one) instead of loading it.
+    """
+    if choice not in TRACKERS:
+        raise InputError(f"--tracker {choice!r} is not one of {', '.join(TRACKERS)}.")
+    if choice in ("auto", "sam2"):
+        video = load_video_tracker(sam2_model, sam2_checkpoint, weights_dir, device, required=choice == "sam2")
+        if video is not None:
+            return TrackerChoice("sam2", video=video, note=f"Tracking with SAM 2 ({sam2_model}).")
+    flow_model = load_flow_model(weights_dir, device)
+    flow_name = "RAFT" if flow_model is not None else "DIS (no RAFT weights found)"
+    if choice in ("auto", "sam"):
+        if sam_predictor is not None:
+            predictor = sam_predictor()
+        else:
+            predictor = load_predictor(sam_checkpoint, sam_model, weights_dir, device, required=False)
+        if predictor is None and choice == "sam":
+            raise WeightsError(
+                f"--tracker sam needs the SAM weights: download them with `python main.py weights download "
+                f"sam_{sam_model}` (or pass --sam-checkpoint), or use --tracker flow."
+            )
+        if predictor is not None:
+            return TrackerChoice("sam", predictor=predictor, flow_model=flow_model,
+                                 note=f"Tracking by the object's motion ({flow_name} flow), refined by SAM ({sam_model}).")
+    return TrackerChoice("flow", flow_model=flow_model,
+                         note=f"Tracking by the object's motion alone ({flow_name} flow); check the edges.")
+
+
 # ----------------------------------------------------------------------------- clicks -> masks
 def _objects(clicks: Sequence[Click], boxes: Sequence[Box]) -> list[tuple[int, list[Click], Box | None]]:
     """Each box is one object with the clicks inside it; every other include-click is one object;
@@ -165,21 +258,28 @@ def masks_from_clicks(
     config: Any = None,
     on_event: Callable[[Any], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    tracker: TrackerChoice | None = None,
 ) -> dict[int, np.ndarray]:
     """Clicks/boxes -> one SAM mask per object on its frame -> tracked through the clip.
 
     ``reader``: an opened :class:`editor.media.VideoReader` (``.info``, ``.frame(i)``);
     ``predictor``: a :class:`~models.segmentation.SamClickPredictor` (None raises
-    :class:`WeightsError`: clicks cannot make a mask without SAM). Returns frame -> HxW uint8
+    :class:`WeightsError`: clicks cannot make a mask without SAM); ``tracker``: a
+    :class:`TrackerChoice` (its SAM 2 makes the masks from the clicks when it has one; its
+    parts track them). Returns frame -> HxW uint8
     0/1, the union of every object, for the frames that have a mask. Events (Progress,
     FrameFlagged, ...) go to ``on_event``.
     """
     from models.segmentation import TrackSet
 
-    if predictor is None:
+    tracker = tracker or TrackerChoice("sam" if predictor is not None else "flow", predictor=predictor)
+    predictor = predictor if predictor is not None else tracker.predictor  # makes the masks from the clicks
+    video = tracker.video
+    if predictor is None and video is None:
         raise WeightsError(
-            "Clicks need the SAM weights to make a mask: download them with "
-            "`python main.py weights download sam_vit_b` (or pass --sam-checkpoint), or give the masks with --mask."
+            "Clicks need the SAM or SAM 2 weights to make a mask: download them with "
+            "`python main.py weights download sam_vit_b` (or sam2.1_hiera_tiny, or pass --sam-checkpoint), "
+            "or give the masks with --mask."
         )
     info = reader.info
     num_frames, size = int(info.num_frames), (int(info.height), int(info.width))
@@ -191,20 +291,24 @@ def masks_from_clicks(
         for c in points:
             if c.x >= size[1] or c.y >= size[0]:
                 raise InputError(f"The click {c.x:g},{c.y:g} is outside the {size[1]}x{size[0]} frame.")
-        predictor.set_frame(clip_id, frame, np.asarray(reader.frame(frame)))
         coords = np.array([[c.x, c.y] for c in points], dtype=np.float64).reshape(-1, 2)
         labels = np.array([c.label for c in points], dtype=np.int64)
         box_arr = None if box is None else np.array([box.x0, box.y0, box.x1, box.y1])
-        single = box is None and len(points) == 1  # one click is ambiguous: let SAM offer three
-        prediction = predictor.predict(coords if len(coords) else None, labels if len(coords) else None,
-                                       box=box_arr, multimask=single)
-        mask = prediction.mask
+        if video is not None:
+            mask = video.mask_from_prompt(reader.frame, num_frames, frame, points=coords if len(coords) else None,
+                                          labels=labels if len(coords) else None, box=box_arr)
+        else:
+            predictor.set_frame(clip_id, frame, np.asarray(reader.frame(frame)))
+            single = box is None and len(points) == 1  # one click is ambiguous: let SAM offer three
+            prediction = predictor.predict(coords if len(coords) else None, labels if len(coords) else None,
+                                           box=box_arr, multimask=single)
+            mask = prediction.mask
         if not mask.any():
             where = f"box {box.x0:g},{box.y0:g},{box.x1:g},{box.y1:g}" if box else f"click {points[0].x:g},{points[0].y:g}"
             raise InputError(f"SAM found no object at the {where} on frame {frame}; click on the object itself.")
         tracks.add().set_keyframe(frame, mask)
-    for event in tracks.propagate_all(reader.frame, predictor=predictor, clip_id=clip_id, config=config,
-                                      frame_range=frame_range, cancel=cancel):
+    for event in tracks.propagate_all(reader.frame, clip_id=clip_id, config=config, frame_range=frame_range,
+                                      cancel=cancel, **tracker.propagation_kwargs()):
         if on_event is not None:
             on_event(event)
     out = {}
@@ -225,9 +329,11 @@ def track_masks(
     config: Any = None,
     on_event: Callable[[Any], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    tracker: TrackerChoice | None = None,
 ) -> tuple[list[np.ndarray], dict[int, list[str]]]:
     """Each (frame, HxW mask) is one object; returns one merged HxW uint8 mask per frame
-    (zeros where no object was tracked) and the flagged frames."""
+    (zeros where no object was tracked) and the frames that need review (frame -> reasons).
+    ``tracker`` (a :class:`TrackerChoice`) overrides ``predictor``."""
     from models.segmentation import TrackSet
 
     info = reader.info
@@ -239,9 +345,10 @@ def track_masks(
         if not np.asarray(mask).any():
             raise InputError(f"The keyframe mask for frame {frame} is empty; paint the object white.")
         tracks.add().set_keyframe(frame, mask)
-    for event in tracks.propagate_all(reader.frame, predictor=predictor,
-                                      clip_id=clip_id if clip_id is not None else id(reader),
-                                      config=config, frame_range=frame_range, cancel=cancel):
+    tracker = tracker or TrackerChoice("sam" if predictor is not None else "flow", predictor=predictor)
+    for event in tracks.propagate_all(reader.frame, clip_id=clip_id if clip_id is not None else id(reader),
+                                      config=config, frame_range=frame_range, cancel=cancel,
+                                      **tracker.propagation_kwargs()):
         if on_event is not None:
             on_event(event)
     empty = np.zeros(size, dtype=np.uint8)
@@ -253,8 +360,25 @@ def track_masks(
 
 
 # ----------------------------------------------------------------------------- argparse
+def _add_tracker_options(g) -> None:
+    g.add_argument("--tracker", choices=TRACKERS, default="auto",
+                   help="what follows the object: sam2 (SAM 2 video), sam (motion refined by SAM), flow (motion "
+                        "alone: RAFT when raft-things.pth is in the weights folder, else DIS); auto picks the first "
+                        "whose weights are found (default)")
+    g.add_argument("--sam2-model", choices=SAM2_MODELS, default="sam2.1_hiera_tiny", help="SAM 2 size (tiny)")
+    g.add_argument("--sam2-checkpoint", type=Path, default=None,
+                   help="a SAM 2 checkpoint file (default: the official one of --sam2-model in the weights folder)")
+
+
+def _tracker_from_args(args: argparse.Namespace, choice: str | None = None) -> TrackerChoice:
+    return resolve_tracker(choice or args.tracker, weights_dir=getattr(args, "weights_dir", None),
+                           device=getattr(args, "device", None), sam_checkpoint=args.sam_checkpoint,
+                           sam_model=args.sam_model, sam2_checkpoint=args.sam2_checkpoint, sam2_model=args.sam2_model)
+
+
 def _add_sam_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("segment anything")
+    _add_tracker_options(g)
     g.add_argument("--sam-checkpoint", type=Path, default=None,
                    help="a SAM checkpoint file (default: the official one of --sam-model in the weights folder)")
     g.add_argument("--sam-model", choices=SAM_MODELS, default="vit_b", help="SAM size (vit_b)")
@@ -275,7 +399,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="keyframe mask (white = object) on FRAME (default 0); repeat for more objects")
     p.add_argument("-o", "--output", type=Path, required=True, help="folder for the masks (000000.png ...)")
     p.add_argument("--range", default=None, metavar="START:STOP", help="track only these frames (STOP exclusive)")
-    p.add_argument("--no-sam", action="store_true", help="optical flow only, even when SAM weights are found")
+    p.add_argument("--no-sam", action="store_true", help="the same as --tracker flow")
     p.add_argument("--overwrite", action="store_true", help="replace an existing mask folder")
     _add_sam_options(p)
     p.set_defaults(func=cmd_track)
@@ -297,21 +421,48 @@ def _parse_range(text: str | None, num_frames: int) -> tuple[int, int] | None:
     return start, min(stop, num_frames)
 
 
+def _spans(frames: Sequence[int]) -> str:
+    """"3-7, 12, 20-21" for sorted frame numbers."""
+    out, frames = [], sorted(frames)
+    start = prev = None
+    for f in frames + [None]:
+        if f is not None and prev is not None and f == prev + 1:
+            prev = f
+            continue
+        if start is not None:
+            out.append(f"{start}" if start == prev else f"{start}-{prev}")
+        start = prev = f
+    return ", ".join(out)
+
+
+def review_summary(flags: dict[int, list[str]]) -> str:
+    """One line: how many frames need review and which, or that none do."""
+    if not flags:
+        return "No frame needs review: the object was followed on every frame."
+    return (f"{len(flags)} frame(s) need review (their masks are estimates; frames {_spans(list(flags))}): "
+            f"check them in the editor and set a keyframe where a mask is wrong.")
+
+
 class _Reporter:
-    """Prints tracking progress and flags on stderr, one line per 10 % and per flag."""
+    """Prints tracking progress and frames that need review on stderr, one line per 10 % and
+    per run of flagged frames."""
 
     def __init__(self, stream=None) -> None:
         self.stream = stream or sys.stderr
         self._last = -1
         self._notes: set[str] = set()
+        self._last_flag: Any = None
 
     def __call__(self, event: Any) -> None:
         from models.events import Progress
         from models.segmentation import FrameFlagged
 
         if isinstance(event, FrameFlagged):
-            print(f"frame {event.index} flagged (object {event.track_id}): {event.reason}; "
-                  "propagation stopped in that direction", file=self.stream, flush=True)
+            key = (event.track_id, event.reason)
+            if self._last_flag != (key, event.index - event.direction):
+                print(f"frame {event.index} needs review (object {event.track_id}): {event.reason}",
+                      file=self.stream, flush=True)
+            self._last_flag = (key, event.index)
         elif isinstance(event, Progress):
             if event.message and event.done == 0 and event.message not in self._notes:
                 self._notes.add(event.message)
@@ -338,18 +489,14 @@ def cmd_track(args: argparse.Namespace) -> int:
                 raise InputError(f"The keyframe mask {path} does not exist; give a PNG (white = object).")
             source = open_masks(path, num_frames, (info.width, info.height))
             keyframes.append((frame, np.array(source.mask(frame), dtype=np.uint8)))
-        predictor = None
-        if not args.no_sam:
-            predictor = load_predictor(args.sam_checkpoint, args.sam_model, args.weights_dir,
-                                       getattr(args, "device", None))
-            if predictor is not None:
-                print(f"Refining with Segment Anything ({args.sam_model}).", file=sys.stderr, flush=True)
+        tracker = _tracker_from_args(args, "flow" if args.no_sam else None)
+        print(tracker.note, file=sys.stderr, flush=True)
         reporter = _Reporter()
-        masks, flags = track_masks(reader, keyframes, predictor, clip_id=str(args.video),
+        masks, flags = track_masks(reader, keyframes, clip_id=str(args.video), tracker=tracker,
                                    frame_range=_parse_range(args.range, num_frames), on_event=reporter)
         count = write_masks(out, masks, fps=float(info.fps), overwrite=args.overwrite)
-    print(f"Wrote {count} masks to {out}" + (f"; {len(flags)} frame(s) flagged: {sorted(flags)}" if flags else "."),
-          file=sys.stderr, flush=True)
+    print(f"Wrote {count} masks to {out}.", file=sys.stderr, flush=True)
+    print(review_summary(flags), file=sys.stderr, flush=True)
     return 0
 
 
@@ -366,6 +513,7 @@ def add_click_arguments(p: argparse.ArgumentParser) -> None:
     sam.add_argument("--sam-checkpoint", type=Path, default=None,
                      help="a SAM checkpoint file (default: the official one of --sam-model in the weights folder)")
     sam.add_argument("--sam-model", choices=SAM_MODELS, default="vit_b", help="SAM size (vit_b)")
+    _add_tracker_options(sam)
 
 
 def build_click_masks(args: argparse.Namespace, reader: Any) -> dict[int, np.ndarray] | None:
@@ -379,10 +527,26 @@ def build_click_masks(args: argparse.Namespace, reader: Any) -> dict[int, np.nda
         return None
     clicks = [parse_click(t) for t in texts_click] + [parse_click(t, label=0) for t in texts_exclude]
     boxes = [parse_box(t) for t in texts_box]
-    predictor = load_predictor(args.sam_checkpoint, args.sam_model, getattr(args, "weights_dir", None),
-                               getattr(args, "device", None), required=True)
-    return masks_from_clicks(reader, clicks, boxes, predictor, clip_id=str(getattr(args, "video", "")),
-                             on_event=_Reporter())
+    tracker = _tracker_from_args(args)
+    predictor = None
+    if tracker.video is None and tracker.predictor is None:  # --tracker flow: SAM still turns the clicks into masks
+        predictor = load_predictor(args.sam_checkpoint, args.sam_model, getattr(args, "weights_dir", None),
+                                   getattr(args, "device", None), required=True)
+    print(tracker.note, file=sys.stderr, flush=True)
+    reporter = _Reporter()
+    flagged: dict[int, list[str]] = {}
+
+    def on_event(event: Any) -> None:
+        from models.segmentation import FrameFlagged
+
+        if isinstance(event, FrameFlagged):
+            flagged.setdefault(event.index, []).append(event.reason)
+        reporter(event)
+
+    masks = masks_from_clicks(reader, clicks, boxes, predictor, clip_id=str(getattr(args, "video", "")),
+                              on_event=on_event, tracker=tracker)
+    print(review_summary(flagged), file=sys.stderr, flush=True)
+    return masks
 
 
 def register_cli(cli: Any) -> None:

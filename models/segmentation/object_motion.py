@@ -275,16 +275,20 @@ class ObjectMotion:
             return 1.0
         back = self.flow.flow(dst, src)  # flat occluders have unreliable flow: look around where it points
         gx, gy = self._grid()
-        src_img, _ = self._images(src)
-        dst_img, _ = self._images(dst)
+        src_img, src_grey = self._images(src)
+        dst_img, dst_grey = self._images(dst)
+        # ... and where the whole picture moved (the camera), for when the flow itself is poor
+        (sx, sy), _ = cv2.phaseCorrelate(dst_grey, src_grey)
         was_object = self._warp_to_frame(self.seen, self.pose) > 0.5  # the object on src
         found = np.zeros((h, w), bool)
-        for oy in (-2, 0, 2):
-            for ox in (-2, 0, 2):
-                mx, my = gx + back[..., 0] + ox, gy + back[..., 1] + oy
-                there = cv2.remap(src_img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-                on_object = cv2.remap(was_object.astype(np.uint8), mx, my, cv2.INTER_NEAREST) > 0
-                found |= (np.abs(there - dst_img).max(axis=2) < AGREE) & ~on_object
+        offsets = [(back[..., 0], back[..., 1]), (np.float32(sx), np.float32(sy))]
+        for fx, fy in offsets:
+            for oy in (-2, 0, 2):
+                for ox in (-2, 0, 2):
+                    mx, my = gx + fx + ox, gy + fy + oy
+                    there = cv2.remap(src_img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                    on_object = cv2.remap(was_object.astype(np.uint8), mx, my, cv2.INTER_NEAREST) > 0
+                    found |= (np.abs(there - dst_img).max(axis=2) < AGREE) & ~on_object
         return float(np.count_nonzero(found & hidden_dst)) / float(np.count_nonzero(hidden_dst))
 
     def _grid(self) -> tuple[np.ndarray, np.ndarray]:

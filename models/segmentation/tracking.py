@@ -364,6 +364,7 @@ class MaskTrack:
         frame_range: tuple[int, int] | None = None,
         cancel: CancelCheck | None = None,
         flow_model=None,
+        video_tracker=None,
     ) -> Iterator[TrackEvent]:
         """Propagate keyframe ``frame`` up to the neighbouring keyframes; yields events.
 
@@ -371,7 +372,10 @@ class MaskTrack:
         ``predictor``: a :class:`SamClickPredictor` or None (flow only); ``clip_id``: the
         key of this clip in the predictor's embedding cache; ``directions``: "both",
         "forward" or "backward"; ``flow_model``: an optical flow callable in place of DIS
-        (e.g. :class:`~models.segmentation.raft_flow.RaftFlow`). The last event is a :class:`TrackUpdate` (also the
+        (e.g. :class:`~models.segmentation.raft_flow.RaftFlow`); ``video_tracker``: a
+        :class:`~models.segmentation.sam2_video.Sam2VideoTracker` that segments the object on
+        every frame from all its keyframes (SAM 2's memory), in place of the motion tracker and
+        SAM refinement. The last event is a :class:`TrackUpdate` (also the
         generator's return value); the track itself is unchanged until it is :meth:`apply`-ed.
         ``cancel()`` is polled before every frame and raises :class:`Cancelled`.
         """
@@ -384,7 +388,7 @@ class MaskTrack:
         flow = get_frame if isinstance(get_frame, FlowField) else FlowField(
             get_frame, max_side=config.flow_max_side, preset=config.flow_preset, flow_model=flow_model
         )
-        stepper = _Stepper(flow, predictor, clip_id, config)
+        stepper = _Stepper(flow, predictor, clip_id, config) if video_tracker is None else None
         lo, hi = self.span(frame, frame_range)
         plan = []
         if directions in ("both", "forward") and hi > frame:
@@ -399,7 +403,31 @@ class MaskTrack:
         for index in self._flags:
             if lo <= index <= hi:
                 flags_after[index] = None
-        yield Progress("tracking", 0, total, FLOW_ONLY_NOTE if predictor is None else "")
+        flow_only = predictor is None and video_tracker is None
+        yield Progress("tracking", 0, total, FLOW_ONLY_NOTE if flow_only else "")
+        if video_tracker is not None:
+            steps = self._sam2_steps(video_tracker, flow, frame, lo, hi, directions, cancel)
+        else:
+            steps = self._motion_steps(stepper, frame, plan, cancel)
+        for target, direction, new, method, iou, reason in steps:
+            after[target] = new
+            if reason is not None:
+                flags_after[target] = reason
+                yield FrameFlagged(self.track_id, target, direction, reason)
+            yield MaskPropagated(self.track_id, target, new, method, iou)
+            done += 1
+            yield Progress("tracking", done, total)
+        before = {i: self._masks.get(i) for i in after}
+        flags_before = {i: self._flags.get(i) for i in flags_after}
+        # drop no-op flag entries so changed_frames lists only real changes
+        for i in [i for i in flags_after if flags_after[i] == flags_before[i]]:
+            del flags_after[i], flags_before[i]
+        update = TrackUpdate(self.track_id, frame, before, after, flags_before, flags_after, flow_only)
+        yield update
+        return update
+
+    def _motion_steps(self, stepper: "_Stepper", frame: int, plan, cancel):
+        """(frame, direction, mask, method, iou, reason) per frame, by the motion tracker."""
         for direction, end in plan:
             index = frame
             stepper.begin(frame, self._masks[frame])
@@ -408,22 +436,25 @@ class MaskTrack:
                     raise Cancelled("Mask propagation was cancelled; the masks were not changed.")
                 target = index + direction
                 new, method, iou, reason = stepper.step(index, target)
-                after[target] = new
-                if reason is not None:
-                    flags_after[target] = reason
-                    yield FrameFlagged(self.track_id, target, direction, reason)
-                yield MaskPropagated(self.track_id, target, new, method, iou)
+                yield target, direction, new, method, iou, reason
                 index = target
-                done += 1
-                yield Progress("tracking", done, total)
-        before = {i: self._masks.get(i) for i in after}
-        flags_before = {i: self._flags.get(i) for i in flags_after}
-        # drop no-op flag entries so changed_frames lists only real changes
-        for i in [i for i in flags_after if flags_after[i] == flags_before[i]]:
-            del flags_after[i], flags_before[i]
-        update = TrackUpdate(self.track_id, frame, before, after, flags_before, flags_after, predictor is None)
-        yield update
-        return update
+
+    def _sam2_steps(self, video_tracker, flow: FlowField, frame: int, lo: int, hi: int, directions: str, cancel):
+        """The same, by SAM 2 from every keyframe of the object. A frame where SAM 2 sees no
+        object right after one where it did (and not at the picture's edge) is marked for
+        review: SAM 2 says it is hidden or gone, and an empty mask must not pass unnoticed."""
+        keyframes = {k: self._masks[k] for k in self._keyframes}
+        last = {+1: self._masks[frame], -1: self._masks[frame]}
+        for out in video_tracker.propagate(flow.frame, self.num_frames, keyframes, frame, lo=lo, hi=hi,
+                                           directions=directions, cancel=cancel):
+            mask = np.asarray(out.mask, dtype=bool)
+            reason = None
+            previous = last[out.direction]
+            if not mask.any() and previous is not None and previous.any() and not _touches_border(previous):
+                reason = f"SAM 2 does not see the object here (score {out.score:.1f}): the mask is empty; check it"
+            if mask.any() or reason is None:
+                last[out.direction] = mask
+            yield out.index, out.direction, mask, "sam2", None, reason
 
 
 def run_to_end(events: Iterator[TrackEvent]) -> TrackUpdate:
@@ -491,6 +522,7 @@ class TrackSet:
         frame_range: tuple[int, int] | None = None,
         cancel: CancelCheck | None = None,
         flow_model=None,
+        video_tracker=None,
     ) -> Iterator[TrackEvent]:
         """Propagate every keyframe of every object (one shared flow cache); yields events.
 
@@ -505,7 +537,7 @@ class TrackSet:
             for keyframe in track.keyframes:
                 for event in track.repropagate_from(
                     keyframe, flow, predictor=predictor, clip_id=clip_id, config=config,
-                    frame_range=frame_range, cancel=cancel,
+                    frame_range=frame_range, cancel=cancel, video_tracker=video_tracker,
                 ):
                     if isinstance(event, TrackUpdate):
                         track.apply(event)
