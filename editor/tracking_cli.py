@@ -475,6 +475,7 @@ class _Reporter:
 
 def cmd_track(args: argparse.Namespace) -> int:
     from editor.media import open_masks, open_video, write_masks
+    from editor.media._files import IMAGE_SUFFIXES, read_image
 
     out = Path(args.output).expanduser()
     if out.suffix:
@@ -487,6 +488,12 @@ def cmd_track(args: argparse.Namespace) -> int:
             path, frame = parse_mask_arg(text)
             if not path.is_file():
                 raise InputError(f"The keyframe mask {path} does not exist; give a PNG (white = object).")
+            shape = read_image(path, gray=True).shape[:2] if path.suffix.lower() in IMAGE_SUFFIXES else None
+            if shape is not None and shape != (info.height, info.width):  # a resized keyframe would track the wrong outline
+                raise InputError(
+                    f"The keyframe mask {path} is {shape[1]}x{shape[0]} but the clip is {info.width}x{info.height}: "
+                    f"give a mask of the clip's size (white = object)."
+                )
             source = open_masks(path, num_frames, (info.width, info.height))
             keyframes.append((frame, np.array(source.mask(frame), dtype=np.uint8)))
         tracker = _tracker_from_args(args, "flow" if args.no_sam else None)

@@ -135,6 +135,7 @@ class ObjectMotion:
         self.index = index
         self.coasting = 0  # frames since the object was last seen
         self.whole = True  # the object was wholly seen on the current frame (in the picture, nothing in front)
+        self._in_picture = 1.0  # share of it inside the picture on the current frame
 
     def reanchor(self, index: int, mask: np.ndarray) -> None:
         """Look at the object as ``mask`` (HxW bool) shows it on frame ``index`` from now on."""
@@ -280,16 +281,18 @@ class ObjectMotion:
         # ... and where the whole picture moved (the camera), for when the flow itself is poor
         (sx, sy), _ = cv2.phaseCorrelate(dst_grey, src_grey)
         was_object = self._warp_to_frame(self.seen, self.pose) > 0.5  # the object on src
-        found = np.zeros((h, w), bool)
         offsets = [(back[..., 0], back[..., 1]), (np.float32(sx), np.float32(sy))]
-        for fx, fy in offsets:
-            for oy in (-2, 0, 2):
-                for ox in (-2, 0, 2):
+        best = 0.0
+        for fx, fy in offsets:  # one motion at a time: an occluder moves one way, not every way at once
+            found = np.zeros((h, w), bool)
+            for oy in (-1, 0, 1):
+                for ox in (-1, 0, 1):
                     mx, my = gx + fx + ox, gy + fy + oy
                     there = cv2.remap(src_img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
                     on_object = cv2.remap(was_object.astype(np.uint8), mx, my, cv2.INTER_NEAREST) > 0
                     found |= (np.abs(there - dst_img).max(axis=2) < AGREE) & ~on_object
-        return float(np.count_nonzero(found & hidden_dst)) / float(np.count_nonzero(hidden_dst))
+            best = max(best, float(np.count_nonzero(found & hidden_dst)) / float(np.count_nonzero(hidden_dst)))
+        return best
 
     def _grid(self) -> tuple[np.ndarray, np.ndarray]:
         if getattr(self, "_grids", None) is None:
@@ -305,7 +308,7 @@ class ObjectMotion:
         predicted = self.velocity @ self.pose
         size = np.sqrt(a.area) * _scale_of(self.pose)
         speed = float(np.hypot(*self.velocity[:2, 2]))
-        radius = max(6.0, 0.35 * size) + speed * min(self.coasting, 10)
+        radius = max(6.0, 0.35 * size) + max(speed, 0.1 * size) * min(self.coasting, 10)
         seen = self.seen if self.coasting == 0 else a.small
         candidates: list[tuple[str, np.ndarray]] = [("motion", predicted)]
         found = self._search(image, predicted, seen, radius)
@@ -350,7 +353,8 @@ class ObjectMotion:
         if self.coasting:  # finding it again takes more: a part of it agreeing by chance must not do
             seen_ok = visible >= max(0.35, self.min_visible) and agreement >= 0.75
         if seen_ok:
-            if self.coasting == 0 and visible > 0.8:  # a part of an object is a poor guide to its motion
+            self._in_picture = in_picture
+            if self.coasting == 0:  # (while partly hidden the pose only moves, so its centre's motion holds)
                 moved = (pose @ self._centre - self.pose @ self._centre)[:2]
                 old = self.velocity[:2, 2]
                 new = moved if not old.any() else 0.5 * old + 0.5 * moved
@@ -362,6 +366,12 @@ class ObjectMotion:
             return StepOutcome("tracked", mask, amodal, visible, agreement, method, _scale_of(step_motion))
         # not seen: carry the pose on with its motion, and find out why
         coast = predicted
+        leaving = float(np.count_nonzero(self._inside(coast) & (a.small > 0))) / a.area
+        if leaving < 0.35 and leaving <= self._in_picture:
+            # a sliver at the edge, moving out: too little to see, and nothing to review
+            self._advance(dst, coast, seen=self.seen, seen_now=False)
+            self._in_picture = leaving
+            return StepOutcome("left", self._full_mask(coast), self._full_mask(coast), visible, agreement, "motion")
         amodal = self._full_mask(coast)
         _, _, hidden_c, _ = self._score(image, coast, a.small)
         explained = self._explained(src, dst, coast, hidden_c)
