@@ -174,7 +174,7 @@ def load_video_tracker(model: str = "sam2.1_hiera_tiny", checkpoint: str | Path 
                        weights_dir: str | Path | None = None, device: str | None = None,
                        required: bool = False) -> Any:
     """A SAM 2 video tracker, or None when its weights are not found (``required``: raise)."""
-    from models.segmentation.sam2_video import Sam2VideoTracker, sam2_weights_available
+    from models.segmentation.sam2_weights import sam2_weights_available
 
     if checkpoint is None and not sam2_weights_available(model, weights_dir):
         if required:
@@ -183,6 +183,13 @@ def load_video_tracker(model: str = "sam2.1_hiera_tiny", checkpoint: str | Path 
                 f"`python main.py weights download {model}` (or pass --sam2-checkpoint), or use --tracker flow."
             )
         return None
+    try:
+        from models.segmentation.sam2_video import Sam2VideoTracker
+    except ImportError as exc:  # the sam2 package is missing or broken
+        raise WeightsError(
+            f"SAM 2 tracking needs the sam2 package ({exc}): install it with "
+            f"`SAM2_BUILD_CUDA=0 pip install sam2`, or use --tracker sam or flow."
+        ) from None
     return Sam2VideoTracker.from_pretrained(model, checkpoint=checkpoint, weights_dir=weights_dir,
                                             device=_device(device))
 

@@ -139,3 +139,48 @@ def test_click_outside_the_frame_or_clip_is_an_input_error():
         masks_from_clicks(_Reader(frames), [Click(500, 5)], [], _SquareSam(masks))
     with pytest.raises(InputError, match="frames 0..7"):
         masks_from_clicks(_Reader(frames), [Click(5, 5, 99)], [], _SquareSam(masks))
+
+
+def test_track_says_how_many_frames_need_review_and_still_writes_every_mask(clip_dir, tmp_path, capsys):
+    folder, masks = clip_dir
+    cv2.imwrite(str(folder / "0005.png"), np.random.default_rng(7).integers(0, 256, (H, W, 3), dtype=np.uint8))
+    key = tmp_path / "key.png"
+    cv2.imwrite(str(key), masks[2] * 255)
+    out = tmp_path / "masks"
+    assert _run(["track", str(folder), "--mask", f"{key}@2", "-o", str(out), "--tracker", "flow",
+                 "--weights-dir", str(tmp_path)]) == 0
+    assert len(sorted(out.glob("*.png"))) == N
+    assert cv2.imread(str(out / "000005.png"), cv2.IMREAD_GRAYSCALE).any()  # the estimate, not an empty mask
+    err = capsys.readouterr().err
+    assert "frame 5 needs review" in err
+    assert "1 frame(s) need review (their masks are estimates; frames 5)" in err
+    assert "DIS" in err  # which flow ran, and why
+
+
+def test_track_keyframe_of_the_wrong_size_is_an_input_error_and_writes_nothing(clip_dir, tmp_path):
+    folder, masks = clip_dir
+    key = tmp_path / "key.png"
+    cv2.imwrite(str(key), cv2.resize(masks[2] * 255, (W // 2, H // 2)))
+    out = tmp_path / "masks"
+    with pytest.raises(InputError, match=rf"is {W // 2}x{H // 2} but the clip is {W}x{H}"):
+        _run(["track", str(folder), "--mask", f"{key}@2", "-o", str(out), "--weights-dir", str(tmp_path)])
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("tracker, name", [("sam", "sam_vit_b"), ("sam2", "sam2.1_hiera_tiny")])
+def test_a_named_tracker_without_its_weights_says_how_to_get_them(clip_dir, tmp_path, tracker, name):
+    folder, masks = clip_dir
+    key = tmp_path / "key.png"
+    cv2.imwrite(str(key), masks[2] * 255)
+    with pytest.raises(WeightsError, match=rf"weights download {name}.*--tracker flow"):
+        _run(["track", str(folder), "--mask", f"{key}@2", "-o", str(tmp_path / "m"), "--tracker", tracker,
+              "--weights-dir", str(tmp_path)])
+    assert not (tmp_path / "m").exists()
+
+
+def test_review_summary_names_the_frames_as_spans():
+    from editor.tracking_cli import review_summary
+
+    assert review_summary({}) .startswith("No frame needs review")
+    line = review_summary({3: ["a"], 4: ["b"], 5: ["c"], 9: ["d"]})
+    assert line.startswith("4 frame(s) need review") and "frames 3-5, 9" in line
