@@ -4,7 +4,8 @@ DIS (OpenCV) needs no download and is fast, but fills the flow of flat regions i
 surroundings; RAFT's all-pairs correlation follows objects with little texture and large
 motions far better. :class:`RaftFlow` is a callable ``(a, b) -> hxwx2 float32`` on hxwx3 uint8
 RGB images that a :class:`~models.segmentation.flow.FlowField` uses in place of DIS. The
-images are padded to multiples of 8 (RAFT's stride) and the flow cropped back.
+images are padded (edge pixels repeated) to multiples of 8, RAFT's stride, and to at least
+what its coarsest correlation level needs, and the flow is cropped back.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class RaftFlow:
     @torch.inference_mode()
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         h, w = a.shape[:2]
-        pad_h, pad_w = (-h) % 8, (-w) % 8
+        least = 8 * 2 ** self.raft.config.corr_levels  # the coarsest correlation level needs a few cells
+        pad_h, pad_w = max(least, h + (-h) % 8) - h, max(least, w + (-w) % 8) - w
         x = torch.cat([self._tensor(a), self._tensor(b)])
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
