@@ -197,7 +197,8 @@ def load_video_tracker(model: str = "sam2.1_hiera_tiny", checkpoint: str | Path 
 def resolve_tracker(choice: str = "auto", *, weights_dir: str | Path | None = None, device: str | None = None,
                     sam_checkpoint: str | Path | None = None, sam_model: str = "vit_b",
                     sam2_checkpoint: str | Path | None = None, sam2_model: str = "sam2.1_hiera_tiny",
-                    sam_predictor: Callable[[], Any] | None = None) -> TrackerChoice:
+                    sam_predictor: Callable[[], Any] | None = None,
+                    cache: dict | None = None) -> TrackerChoice:
     """The tracker ``choice`` (auto, sam2, sam, flow) with the weights that are present.
 
     "auto" takes SAM 2 when its weights (or ``sam2_checkpoint``) are found, else SAM refining
@@ -205,14 +206,24 @@ def resolve_tracker(choice: str = "auto", *, weights_dir: str | Path | None = No
     missing raises :class:`WeightsError` saying how to get them. The motion tracker's flow is
     RAFT when ``raft-things.pth`` is in the weights folder, else DIS. ``sam_predictor``: a
     function giving the SAM predictor (the editor's already-loaded one) instead of loading it.
+    ``cache``: a dict that keeps the SAM 2 and RAFT networks found for the next call (the editor's).
     """
     if choice not in TRACKERS:
         raise InputError(f"--tracker {choice!r} is not one of {', '.join(TRACKERS)}.")
+    cache = {} if cache is None else cache
+
+    def cached(key: tuple, load: Callable[[], Any]) -> Any:
+        if cache.get(key) is None:  # not found before: the weights may have come since
+            cache[key] = load()
+        return cache[key]
+
     if choice in ("auto", "sam2"):
-        video = load_video_tracker(sam2_model, sam2_checkpoint, weights_dir, device, required=choice == "sam2")
+        key = ("sam2", sam2_model, str(sam2_checkpoint), str(weights_dir), device)
+        video = cached(key, lambda: load_video_tracker(sam2_model, sam2_checkpoint, weights_dir, device,
+                                                       required=choice == "sam2"))
         if video is not None:
             return TrackerChoice("sam2", video=video, note=f"Tracking with SAM 2 ({sam2_model}).")
-    flow_model = load_flow_model(weights_dir, device)
+    flow_model = cached(("raft", str(weights_dir), device), lambda: load_flow_model(weights_dir, device))
     flow_name = "RAFT" if flow_model is not None else "DIS (no RAFT weights found)"
     if choice in ("auto", "sam"):
         if sam_predictor is not None:
@@ -428,7 +439,7 @@ def _parse_range(text: str | None, num_frames: int) -> tuple[int, int] | None:
     return start, min(stop, num_frames)
 
 
-def _spans(frames: Sequence[int]) -> str:
+def frame_spans(frames: Sequence[int]) -> str:
     """"3-7, 12, 20-21" for sorted frame numbers."""
     out, frames = [], sorted(frames)
     start = prev = None
@@ -446,7 +457,7 @@ def review_summary(flags: dict[int, list[str]]) -> str:
     """One line: how many frames need review and which, or that none do."""
     if not flags:
         return "No frame needs review: the object was followed on every frame."
-    return (f"{len(flags)} frame(s) need review (their masks are estimates; frames {_spans(list(flags))}): "
+    return (f"{len(flags)} frame(s) need review (their masks are estimates; frames {frame_spans(list(flags))}): "
             f"check them in the editor and set a keyframe where a mask is wrong.")
 
 

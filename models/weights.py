@@ -58,7 +58,9 @@ class CheckpointSpec:
 
     ``sha256`` is None when no hash is published; the file is then trusted on first use.
     ``strip_prefix`` is removed from the keys that carry it (``module.`` in RAFT, saved from
-    ``nn.DataParallel``). ``network`` is the ``"module:Class"`` the file holds, built with no
+    ``nn.DataParallel``). ``state_key`` names the entry holding the state dict when the file
+    wraps it (``"model"`` in SAM 2's ``{"model": state_dict}``); empty: the file is the state
+    dict. ``network`` is the ``"module:Class"`` the file holds, built with no
     arguments by :func:`verify`; ``description`` names it in messages.
     """
 
@@ -72,6 +74,7 @@ class CheckpointSpec:
     description: str = ""
     network: str | None = None
     group: str = "propainter"
+    state_key: str = ""
 
     def __post_init__(self) -> None:
         if self.sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
@@ -440,6 +443,13 @@ def _read_state_dict(spec: CheckpointSpec, path: Path, map_location) -> dict[str
             f"{spec.file_name} in {folder} {_describe_unloadable(path)}: "
             f"{_manual_hint(spec, folder)}."
         ) from None
+    if spec.state_key:
+        if not isinstance(obj, Mapping) or spec.state_key not in obj:
+            raise WeightsError(
+                f"{spec.file_name} in {folder} has no {spec.state_key!r} entry, so it is not "
+                f"{spec.description or spec.name}: {_manual_hint(spec, folder)}."
+            )
+        obj = obj[spec.state_key]
     if not isinstance(obj, Mapping) or not obj or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
     ):

@@ -1,4 +1,5 @@
-"""The canvas expansion (outpainting) dialog and the export dialog."""
+"""The canvas expansion (outpainting) dialog, the export dialog, and :func:`ask_choice` (a
+question with two named answers)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QRadioButton,
     QSpinBox,
@@ -33,6 +35,21 @@ from models.canvas import plan_canvas
 from models.errors import InputError
 
 PRESETS = ["16:9", "4:3", "1:1", "9:16"]
+
+
+def ask_choice(parent: QWidget | None, title: str, text: str, accept: str, reject: str) -> bool:
+    """A warning with two buttons named by what they do; True when ``accept`` is chosen.
+
+    ``reject`` is the default (Enter, Escape and closing the box choose it): the safe answer.
+    Tests replace this function (it blocks).
+    """
+    box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.NoButton, parent)
+    yes = box.addButton(accept, QMessageBox.ButtonRole.AcceptRole)
+    no = box.addButton(reject, QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(no)
+    box.setEscapeButton(no)
+    box.exec()
+    return box.clickedButton() is yes
 
 
 class CanvasPreview(QWidget):

@@ -146,6 +146,8 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
         self.act_prop_both = self._act("Propagate Object &Both Ways", lambda: self.propagate("both"), "Ctrl+P")
         self.act_prop_fwd = self._act("Propagate Object &Forward →", lambda: self.propagate("forward"), "Ctrl+Right")
         self.act_prop_back = self._act("Propagate Object Back&ward ←", lambda: self.propagate("backward"), "Ctrl+Left")
+        self.act_next_flag = self._act("Next Frame to Re&view", lambda: self.goto_flagged(1), "Ctrl+Shift+Right")
+        self.act_prev_flag = self._act("Previous Frame to Revie&w", lambda: self.goto_flagged(-1), "Ctrl+Shift+Left")
 
         self.tool_group = QActionGroup(self)
         self.tool_actions = {}
@@ -212,6 +214,10 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
         m.addSeparator()
         for a in (self.act_prop_both, self.act_prop_fwd, self.act_prop_back):
             m.addAction(a)
+        self.build_tracker_menu(m.addMenu("&Tracker"))
+        m.addSeparator()
+        m.addAction(self.act_next_flag)
+        m.addAction(self.act_prev_flag)
         m = mb.addMenu("&Process")
         m.addAction(self.act_run)
         m.addAction(self.act_cancel)
@@ -302,7 +308,7 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
         for a in (self.act_save, self.act_save_as, self.act_export, self.act_import_masks, self.act_clear,
                   self.act_copy_mask, self.act_play, self.act_in, self.act_out, self.act_expand, self.act_clear_range,
                   self.act_accept, self.act_candidate, self.act_new_object, self.act_keyframe, self.act_prop_both,
-                  self.act_prop_fwd, self.act_prop_back):
+                  self.act_prop_fwd, self.act_prop_back, self.act_next_flag, self.act_prev_flag):
             a.setEnabled(has)
         self.act_run.setEnabled(has and not running)
         self.act_cancel.setEnabled(running)

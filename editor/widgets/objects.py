@@ -8,8 +8,12 @@ keyframes, and propagation of an object's mask through the clip in the backgroun
   frame the current object's keyframe (corrections with the brush).
 - Propagate ←/→/both (Ctrl+Left, Ctrl+Right, Ctrl+P) runs from the current keyframe to the
   neighbouring keyframes (within the in/out range) on a worker thread with progress and
-  Cancel; the whole run is one undo step. Frames where the drift check stopped it are
-  flagged on the timeline and named in the status bar.
+  Cancel; the whole run is one undo step. The tracker (Objects > Tracker: automatic, SAM 2,
+  SAM + motion, motion only) never stops on a hard frame: it carries its best estimate on and
+  flags the frame "needs review" (amber on the timeline; Ctrl+Shift+Right / Ctrl+Shift+Left go
+  to the next / previous one). A keyframe set on a flagged frame propagates again from there
+  at once. Before a run, frames of the range that need review or have no mask are named
+  (Run Anyway / Review First).
 """
 
 from __future__ import annotations
@@ -21,11 +25,19 @@ import numpy as np
 from PySide6.QtGui import QActionGroup
 
 from editor.document.objects import ObjectCommand, RemoveObjectCommand, keyframe_update
+from editor.tracking_cli import TRACKERS, frame_spans
 from editor.jobs.sam_worker import ClickRequest, EmbedRequest, SamWorker
 from editor.jobs.worker import start_thread
 from models.events import Progress
 
 DIRECTIONS = {"forward": "Forward", "backward": "Backward", "both": "Both Ways"}
+#: Objects > Tracker, by the ``--tracker`` names of the command line.
+TRACKER_LABELS = {
+    "auto": "Automatic (best weights found)",
+    "sam2": "SAM 2 Video Tracking",
+    "sam": "Motion Tracker Refined by SAM",
+    "flow": "Motion Tracker Only (no SAM)",
+}
 PREFETCH = 2  # frames each side of the playhead SAM encodes while idle
 
 
@@ -56,6 +68,7 @@ class ObjectsMixin:
         self.clicks = ClickState()
         self._serial = 0
         self._propagating = False
+        self._tracker_parts: dict = {}  # loaded SAM 2 / RAFT networks, reused by later runs
         self.canvas.clicked.connect(self.add_click)
         self.canvas.boxDrawn.connect(self.set_box)
         self.canvas.escapePressed.connect(self.clear_clicks)
@@ -275,8 +288,14 @@ class ObjectsMixin:
         layer, tid = self.doc.objects, self._target_object()
         update = keyframe_update(layer, tid, self.current, mask)
         create = layer.track(tid) is None
+        flagged = not create and self.current in layer.track(tid).flags
         self.doc.undo_stack.push(ObjectCommand(self.doc, f"Object {tid} Keyframe on Frame {self.current + 1}",
                                                update, keyframe=self.current, create=create))
+        if flagged:
+            # A correction of a frame that needed review: the frames around it were estimated
+            # from the same wrong track, so they are tracked again from the correction.
+            self.propagate("both")
+            return True
         self.statusBar().showMessage(
             f"Object {tid} has a keyframe on frame {self.current + 1}: propagate it with Ctrl+P "
             f"(both ways), Ctrl+Right or Ctrl+Left.", 8000)
@@ -304,6 +323,96 @@ class ObjectsMixin:
             a.triggered.connect(lambda _=False, t=tid: self.select_object(t))
         self.act_delete_object.setEnabled(cur is not None)
 
+    # ---- tracker and frames to review ----------------------------------------------------------
+    def tracker_name(self) -> str:
+        """The chosen tracker (setting ``tracking/tracker``): one of ``TRACKERS``."""
+        name = str(self.settings.value("tracking/tracker", "auto"))
+        return name if name in TRACKERS else "auto"
+
+    def set_tracker(self, name: str) -> None:
+        if name not in TRACKERS:
+            raise ValueError(f"unknown tracker {name!r}")
+        self.settings.setValue("tracking/tracker", name)
+        for key, action in self.tracker_actions.items():
+            action.setChecked(key == name)
+        self.statusBar().showMessage(f"Propagation uses: {TRACKER_LABELS[name]}.", 5000)
+
+    def build_tracker_menu(self, menu) -> None:
+        """Objects > Tracker: one checkable entry per tracker."""
+        group = QActionGroup(menu)
+        self.tracker_actions = {}
+        for name, text in TRACKER_LABELS.items():
+            a = menu.addAction(text)
+            a.setCheckable(True)
+            a.setChecked(name == self.tracker_name())
+            a.triggered.connect(lambda _=False, n=name: self.set_tracker(n))
+            group.addAction(a)
+            self.tracker_actions[name] = a
+
+    def _resolve_tracker(self, sam: SamWorker):
+        """The chosen tracker with its networks (on the propagation's worker thread); SAM 2 and
+        RAFT are loaded once and kept for the next runs. A missing SAM 2 checkpoint for a SAM 2
+        choice is a :class:`WeightsError` naming the download."""
+        from editor.tracking_cli import resolve_tracker
+
+        return resolve_tracker(
+            self.tracker_name(), device=str(self.settings.value("sam/device", "auto")),
+            sam2_model=str(self.settings.value("sam2/model", "sam2.1_hiera_tiny")),
+            sam2_checkpoint=self.settings.value("sam2/checkpoint") or None,
+            sam_predictor=sam.predictor, cache=self._tracker_parts)
+
+    def flagged_frames(self) -> list[int]:
+        """Frames where some object's mask needs review, in order."""
+        return sorted(self.doc.objects.flags())
+
+    def goto_flagged(self, step: int) -> bool:
+        """Go to the next (``step`` 1) or previous (-1) frame that needs review."""
+        if self.doc.clip is None:
+            return False
+        frames = self.flagged_frames()
+        ahead = [f for f in frames if f > self.current] if step > 0 else [f for f in frames if f < self.current][::-1]
+        if not ahead:
+            where = "after" if step > 0 else "before"
+            self.statusBar().showMessage(
+                f"No frame {where} this one needs review ({len(frames)} in the clip)." if frames else
+                "No frame needs review.", 4000)
+            return False
+        self.seek(ahead[0])
+        reason = self.doc.objects.flags()[ahead[0]]
+        self.statusBar().showMessage(
+            f"Frame {ahead[0] + 1} needs review ({frames.index(ahead[0]) + 1} of {len(frames)}): {reason}. "
+            f"Correct the mask and press K (or click and Enter) to track again from here.", 15000)
+        return True
+
+    def review_before_run(self) -> bool:
+        """Before a run: name the frames of the in/out range that need review or (with clicked
+        objects) have no mask; True to run. "Review First" goes to the first of them."""
+        from editor.widgets import dialogs
+
+        lo, hi = self.doc.in_point, self.doc.out_point
+        flagged = [f for f in self.flagged_frames() if lo <= f <= hi]
+        unmasked = []
+        if len(self.doc.objects) and self.doc.expansion is None:
+            unmasked = [f for f in range(lo, hi + 1) if not self.doc.masks.has_mask(f)]
+        if not flagged and not unmasked:
+            return True
+        lines = []
+        if flagged:
+            lines.append(f"• {len(flagged)} frame(s) need review: the tracker's masks there are estimates "
+                         f"(frames {frame_spans([f + 1 for f in flagged])}).")
+        if unmasked:
+            lines.append(f"• {len(unmasked)} frame(s) have no mask, so nothing is removed there "
+                         f"(frames {frame_spans([f + 1 for f in unmasked])}).")
+        text = (f"Before inpainting frames {lo + 1}-{hi + 1}:\n\n" + "\n".join(lines) +
+                "\n\nRun anyway, or review these frames first?")
+        if dialogs.ask_choice(self, "Frames to review", text, "Run Anyway", "Review First"):
+            return True
+        first = min(flagged + unmasked)
+        self.seek(first)
+        hint = " Ctrl+Shift+Right goes to the next frame that needs review." if flagged else ""
+        self.statusBar().showMessage(f"Frame {first + 1}: check its mask, then run again.{hint}", 15000)
+        return False
+
     # ---- propagation --------------------------------------------------------------------------
     def propagate(self, directions: str = "both") -> bool:
         """Propagate the current object from the keyframe on this frame, in the background."""
@@ -328,31 +437,39 @@ class ObjectsMixin:
         def work(report, cancelled):
             from editor.media import open_video
 
-            predictor = sam.predictor()
+            report(0, 0, "Loading the tracker…")
+            choice = self._resolve_tracker(sam)
             with open_video(path) as reader:
                 update = None
-                events = track.repropagate_from(frame, reader.frame, predictor=predictor, clip_id=path,
-                                                directions=directions, frame_range=frame_range, cancel=cancelled)
+                events = track.repropagate_from(frame, reader.frame, clip_id=path, directions=directions,
+                                                frame_range=frame_range, cancel=cancelled,
+                                                **choice.propagation_kwargs())
                 for event in events:
                     if isinstance(event, Progress):
                         report(event.done, event.total, event.message)
                     update = event
-            return update
+            return update, choice.name
 
-        def done(update) -> None:
+        def done(result) -> None:
+            update, tracker = result
             self._propagating = False
             text = f"Propagate Object {tid} {DIRECTIONS[directions]} from Frame {frame + 1}"
             if update.after or update.flags_after:
                 self.doc.undo_stack.push(ObjectCommand(self.doc, text, update))
-            msg = f"Object {tid}: {len(update.after)} frames propagated."
-            if update.flagged:
-                stops = "; ".join(f"frame {f + 1}: {r}" for f, r in sorted(update.flagged.items()))
-                msg += f" Stopped at {stops} — fix the mask there and propagate from it."
+            msg = f"Object {tid}: {len(update.after)} frames propagated"
+            msg += " with SAM 2." if tracker == "sam2" else "."
+            flagged = sorted(update.flagged)
+            if flagged:
+                msg += (f" {len(flagged)} frame(s) need review (frames {frame_spans([f + 1 for f in flagged])}): "
+                        f"their masks are estimates — Ctrl+Shift+Right goes to the next one; a keyframe there "
+                        f"tracks again from it.")
+            else:
+                msg += " No frame needs review."
             if update.flow_only:
                 from models.segmentation import FLOW_ONLY_NOTE
 
                 msg += " " + FLOW_ONLY_NOTE
-            self.statusBar().showMessage(msg, 15000)
+            self.statusBar().showMessage(msg, 20000)
 
         self.clear_clicks()
         if not self.start_task("Propagating", work, done, "Propagation failed"):

@@ -311,6 +311,8 @@ class SessionMixin:
         if canvas is None and not self.doc.masks.frames():
             self.show_error("Nothing to remove", "no frame has a mask: paint over what should be removed, then run")
             return False
+        if not self.review_before_run():
+            return False
         snap = RunSnapshot(
             clip=self.doc.clip.path,
             masks=self.doc.masks.snapshot(range(self.doc.in_point, self.doc.out_point + 1)),

@@ -1,5 +1,6 @@
 """The timeline: a ruler to scrub, a strip of frame thumbnails, the in/out range, ticks for
-frames with masks, clicked objects' keyframes (diamonds) and flagged frames (red), and a band
+frames with masks, clicked objects' keyframes (diamonds) and frames that need review (amber
+ticks and triangles), and a band
 for frames with results (green current, orange stale). A view: it holds copies of what it
 draws, reports ``scrubbed(frame)`` and asks for the thumbnails it lacks with
 ``thumbnailsWanted(frames)`` (decoded elsewhere, handed back by
@@ -47,7 +48,7 @@ class TimelineWidget(QWidget):
         self.mask_frames: set[int] = set()
         self.results: dict[int, bool] = {}  # frame -> fresh
         self.keyframes: list[int] = []  # clicked objects' keyframes
-        self.flags: dict[int, str] = {}  # frames where an object's propagation stopped
+        self.flags: dict[int, str] = {}  # frame -> why its mask needs review
         self.thumbnails: dict[int, QImage] = {}
         self._asked: list[int] = []
         self._dragging = False
@@ -112,7 +113,7 @@ class TimelineWidget(QWidget):
         self.update()
 
     def set_objects(self, keyframes, flags: dict[int, str]) -> None:
-        """Clicked objects' keyframes (diamonds) and frames where propagation stopped (red)."""
+        """Clicked objects' keyframes (diamonds) and frames whose masks need review (amber)."""
         self.keyframes = list(keyframes)
         self.flags = dict(flags)
         self.setToolTip("\n".join(f"Frame {f + 1}: {r}" for f, r in sorted(self.flags.items())))
@@ -192,7 +193,10 @@ class TimelineWidget(QWidget):
         for f in self.mask_frames:
             cx, step = self._cell(f)
             p.fillRect(QRectF(cx, ticks, max(1.5, step - 0.5), 10), QColor(255, 40, 90))
-        # keyframes (yellow diamonds) and flagged frames (red triangles) of clicked objects
+        for f in self.flags:  # frames to review: amber, whether or not they have a mask
+            cx, step = self._cell(f)
+            p.fillRect(QRectF(cx, ticks, max(1.5, step - 0.5), 10), QColor(255, 176, 0))
+        # keyframes (yellow diamonds) and frames to review (amber triangles) of clicked objects
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         p.setPen(QPen(QColor(20, 20, 20), 1))
         y = ticks + 5
@@ -204,8 +208,8 @@ class TimelineWidget(QWidget):
         for f in self.flags:
             cx, step = self._cell(f)
             x = cx + step / 2
-            p.setBrush(QColor(255, 60, 60))
-            p.drawPolygon(QPolygonF([QPointF(x - 6, y - 6), QPointF(x + 6, y - 6), QPointF(x, y + 6)]))
+            p.setBrush(QColor(255, 176, 0))
+            p.drawPolygon(QPolygonF([QPointF(x - 6, y - 12), QPointF(x + 6, y - 12), QPointF(x, y)]))
         p.setPen(Qt.PenStyle.NoPen)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         # results band

@@ -25,6 +25,7 @@ class DialogLog:
     def __init__(self) -> None:
         self.shown: list[tuple[str, str, str]] = []  # (kind, title, text)
         self.answers: list[QMessageBox.StandardButton] = []
+        self.choices: list[bool] = []  # answers to ask_choice (default: the safe answer, False)
 
     def kinds(self) -> list[str]:
         return [k for k, _, _ in self.shown]
@@ -51,6 +52,14 @@ def dialogs(monkeypatch) -> DialogLog:
     monkeypatch.setattr(QMessageBox, "warning", make("warning", QMessageBox.StandardButton.Ok))
     monkeypatch.setattr(QMessageBox, "information", make("information", QMessageBox.StandardButton.Ok))
     monkeypatch.setattr(QMessageBox, "question", make("question", QMessageBox.StandardButton.No))
+
+    def choice(parent, title, text, accept, reject):
+        log.shown.append(("choice", title, text))
+        return log.choices.pop(0) if log.choices else False
+
+    import editor.widgets.dialogs
+
+    monkeypatch.setattr(editor.widgets.dialogs, "ask_choice", choice)
     return log
 
 

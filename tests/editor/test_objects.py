@@ -208,15 +208,132 @@ def test_correction_keyframe_repropagates_only_up_to_the_next_keyframe(opened, q
     assert all(np.array_equal(w.doc.masks.get(i), undone[i]) for i in (0, 1, 2, 3, 4, 9, 10, 11))
 
 
-def test_drift_stops_propagation_and_flags_the_frame_on_the_timeline(opened, qtbot):
-    w = opened
+def _flag_frame_8(w, qtbot):
+    """The ball clicked on frame 5 and propagated forward while SAM answers wrongly on frame 9."""
     sam = SceneSam(wrong_on={8})
     w.sam_factory = lambda: sam
     accept_click_on_ball(w, qtbot, 4)
     run_propagation(w, qtbot, "forward")
-    assert w.doc.masks.frames() == [4, 5, 6, 7]
+    return sam
+
+
+def test_a_frame_sam_gets_wrong_is_flagged_but_keeps_the_tracked_mask_and_the_run_goes_on(opened, qtbot):
+    w = opened
+    _flag_frame_8(w, qtbot)
+    # no frame is dropped: the tracked mask stays where SAM disagreed, and the run went on
+    assert w.doc.masks.frames() == list(range(4, 12))
     assert list(w.timeline.flags) == [8]
-    assert "Stopped at frame 9" in w.statusBar().currentMessage()
+    assert iou(w.doc.masks.get(8), SCENE._ball_alpha(8) > 0.5) > 0.7
+    for i in range(9, 12):
+        assert iou(w.doc.masks.get(i), SCENE._ball_alpha(i) > 0.5) > 0.8, i
+    msg = w.statusBar().currentMessage()
+    assert "1 frame(s) need review (frames 9)" in msg and "Ctrl+Shift+Right" in msg
+    assert "Stopped" not in msg
+
+
+def test_next_and_previous_frame_to_review(opened, qtbot):
+    w = opened
+    _flag_frame_8(w, qtbot)
+    with qtbot.waitSignal(w.frameShown, timeout=10000):
+        w.seek(0)
+    assert w.goto_flagged(1) and w.current == 8
+    assert "Frame 9 needs review (1 of 1)" in w.statusBar().currentMessage()
+    assert not w.goto_flagged(1) and w.current == 8
+    assert "No frame after this one needs review (1 in the clip)" in w.statusBar().currentMessage()
+    assert not w.goto_flagged(-1)
+    with qtbot.waitSignal(w.frameShown, timeout=10000):
+        w.seek(11)
+    w.act_prev_flag.trigger()  # Ctrl+Shift+Left
+    assert w.current == 8
+    assert w.act_next_flag.shortcut().toString() == "Ctrl+Shift+Right"
+
+
+def test_a_keyframe_on_a_flagged_frame_tracks_again_from_it(opened, qtbot):
+    w = opened
+    sam = _flag_frame_8(w, qtbot)
+    sam.wrong_on.clear()
+    assert w.goto_flagged(1) or w.current == 8
+    # the user paints the right mask on frame 9 and makes it a keyframe (K)
+    w.doc.set_masks({8: (SCENE._ball_alpha(8) > 0.5).astype(np.uint8) * 255}, "Paint")
+    assert w.keyframe_from_mask()
+    assert w.task is not None  # propagation started by itself
+    qtbot.waitUntil(lambda: w.task is None, timeout=60000)
+    assert w.doc.objects.track(1).keyframes == [4, 8]
+    assert w.timeline.flags == {}
+    assert w.doc.undo_stack.undoText() == "Propagate Object 1 Both Ways from Frame 9"
+    assert "No frame needs review" in w.statusBar().currentMessage()
+    for i in range(4, 12):
+        assert iou(w.doc.masks.get(i), SCENE._ball_alpha(i) > 0.5) > 0.8, i
+
+
+def test_a_run_over_frames_to_review_or_without_mask_asks_first(opened, qtbot, dialogs):
+    w = opened
+    _flag_frame_8(w, qtbot)
+    with qtbot.waitSignal(w.frameShown, timeout=10000):
+        w.seek(10)
+    assert not w.start_run()  # the fake user answers "Review First"
+    assert dialogs.kinds()[-1] == "choice"
+    text = dialogs.texts("choice")[-1]
+    assert "1 frame(s) need review" in text and "(frames 9)" in text
+    assert "4 frame(s) have no mask" in text and "(frames 1-4)" in text
+    assert w.current == 0 and not w.is_running()
+    # inside an in/out range with masks on every frame only the flagged frame is named
+    w.doc.set_in(6)
+    w.doc.set_out(10)
+    dialogs.choices.append(True)  # "Run Anyway"
+    assert w.start_run()
+    text = dialogs.texts("choice")[-1]
+    assert "need review" in text and "no mask" not in text
+    w.cancel_run()
+    qtbot.waitUntil(lambda: not w.is_running(), timeout=60000)
+    # a range with neither is not asked about
+    w.doc.set_in(9)
+    w.doc.set_out(11)
+    shown = len(dialogs.shown)
+    assert w.start_run()
+    assert len(dialogs.shown) == shown
+    w.cancel_run()
+    qtbot.waitUntil(lambda: not w.is_running(), timeout=60000)
+
+
+def test_the_tracker_menu_picks_what_propagates(opened, qtbot, scene_sam, dialogs, monkeypatch):
+    from models.segmentation import Sam2VideoTracker
+
+    w = opened
+    assert w.tracker_name() == "auto" and w.tracker_actions["auto"].isChecked()
+    accept_click_on_ball(w, qtbot, 5)
+    # motion tracker only: SAM is not asked during the propagation
+    w.tracker_actions["flow"].trigger()
+    assert w.settings.value("tracking/tracker") == "flow" and w.tracker_name() == "flow"
+    calls = len(scene_sam.calls)
+    run_propagation(w, qtbot, "forward")
+    assert len(scene_sam.calls) == calls
+    assert "optical flow alone" in w.statusBar().currentMessage()
+    assert w.doc.masks.frames() == list(range(5, 12))
+    # SAM 2 without its weights: one dialog that names the download, nothing changed
+    w.doc.undo_stack.undo()
+    w.tracker_actions["sam2"].trigger()
+    assert w.current == 5
+    before = w.doc.masks.frames()
+    assert w.propagate("both")
+    qtbot.waitUntil(lambda: w.task is None, timeout=60000)
+    assert "weights download sam2.1_hiera_tiny" in dialogs.texts("critical")[-1]
+    assert w.doc.masks.frames() == before
+    # SAM 2 (a tiny random network through the editor's path): every frame of the shot gets a
+    # mask or a review flag, and the network is loaded once for both runs
+    loads = []
+
+    def tiny_tracker(*args, **kwargs):
+        loads.append(args)
+        return Sam2VideoTracker.tiny(seed=0)
+
+    monkeypatch.setattr("editor.tracking_cli.load_video_tracker", tiny_tracker)
+    for _ in range(2):
+        run_propagation(w, qtbot, "both")
+        assert "with SAM 2" in w.statusBar().currentMessage()
+    assert len(loads) == 1
+    track = w.doc.objects.track(1)
+    assert all(track.mask(i) is not None and track.mask(i).any() or i in track.flags for i in range(12))
 
 
 def test_without_sam_weights_a_click_offers_the_download_and_propagation_uses_flow(opened, qtbot, dialogs):
@@ -323,7 +440,8 @@ def test_tiny_real_sam_through_the_loading_code_gives_three_candidates(opened, q
 
 def test_screenshot_of_clicking_an_object(make_window, qtbot, tmp_path_factory):
     """The click tool on the sample: a pending click with SAM's candidate in cyan, then the
-    object propagated through the clip (its keyframe on the timeline)."""
+    object propagated through the clip (its keyframe on the timeline), with the frames SAM got
+    wrong flagged in red and the first of them shown by Next Frame to Review."""
     from editor.sample import make_sample
     from tests.editor.test_gui_screenshots import save, shots  # noqa: F401 - the folder rule
 
@@ -334,7 +452,7 @@ def test_screenshot_of_clicking_an_object(make_window, qtbot, tmp_path_factory):
         folder = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
     w = make_window()
     w.resize(1280, 800)
-    sam = SceneSam(scene=scene)
+    sam = SceneSam(scene=scene, wrong_on={15, 16})
     w.sam_factory = lambda: sam
     with qtbot.waitSignal(w.frameShown, timeout=10000):
         assert w.open_clip(str(sample.clip))
@@ -349,6 +467,11 @@ def test_screenshot_of_clicking_an_object(make_window, qtbot, tmp_path_factory):
     with qtbot.waitSignal(w.frameShown, timeout=10000):
         w.seek(12)
     save(w, folder / "object_propagated.png")
+    assert sorted(w.timeline.flags) == [15, 16]
+    with qtbot.waitSignal(w.frameShown, timeout=10000):
+        assert w.goto_flagged(1)
+    w.set_view_mode("mask")
+    save(w, folder / "object_review.png")
 
 
 def test_every_click_tool_error_is_a_dialog(opened, qtbot, dialogs, monkeypatch):

@@ -201,7 +201,9 @@ def test_no_tensor_waits_for_the_garbage_collector(nets):
 
 def test_two_windows_at_once_give_the_same_frames(nets):
     """With ``concurrent_windows`` and two CPU threads the pipeline computes windows in
-    pairs, one per thread; the frames equal those of one window at a time."""
+    pairs, one per thread; the frames equal those of one window at a time but for a change of
+    summation order (a thread's share of a reduction differs with the thread count): at most
+    one grey level on 0.01 % of values, the parity tolerance."""
     cfg = ProPainterConfig(subvideo_length=6, neighbor_length=4, ref_stride=2, raft_iter=1, mask_dilation=1)
     frames, masks = _moving_clip(14)
     threads = torch.get_num_threads()
@@ -219,7 +221,7 @@ def test_two_windows_at_once_give_the_same_frames(nets):
     finally:
         torch.set_num_threads(threads)
     assert len(pairs) == len(one) == 14
-    assert all(np.array_equal(a, b) for a, b in zip(pairs, one))
+    assert_frames_match(np.stack(pairs), np.stack(one), max_diff=1, max_fraction=1e-4)
 
 def test_cancel_between_chunks_keeps_finished_frames(nets):
     cfg = ProPainterConfig(subvideo_length=6, neighbor_length=4, ref_stride=2, raft_iter=1)
