@@ -131,7 +131,14 @@ def load_sam2_weights(
     if checkpoint is not None:
         path = Path(checkpoint).expanduser()
         spec_name = _custom_spec(path, release)
-        return weights.load_checkpoint(spec_name, model, weights_dir=path.parent, map_location=map_location)
+        try:
+            return weights.load_checkpoint(spec_name, model, weights_dir=path.parent, map_location=map_location)
+        except WeightsError as exc:
+            reason = str(exc).split(": download it with")[0]
+            raise WeightsError(
+                f"{reason}: choose the .pt file of a SAM 2.1 {release.title} release, or download the official "
+                f"one with `python main.py weights download {release.name}`."
+            ) from None
     return weights.load_checkpoint(release.name, model, weights_dir=weights_dir, map_location=map_location)
 
 

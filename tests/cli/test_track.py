@@ -178,6 +178,18 @@ def test_a_named_tracker_without_its_weights_says_how_to_get_them(clip_dir, tmp_
     assert not (tmp_path / "m").exists()
 
 
+def test_a_corrupt_sam2_checkpoint_is_one_clear_error_and_nothing_is_written(clip_dir, tmp_path):
+    folder, masks = clip_dir
+    key = tmp_path / "key.png"
+    cv2.imwrite(str(key), masks[2] * 255)
+    bad = tmp_path / "cut.pt"
+    bad.write_bytes(b"PK\x03\x04 half a download")
+    with pytest.raises(WeightsError, match=r"cut.pt .*is truncated or corrupt.*weights download sam2.1_hiera_tiny"):
+        _run(["track", str(folder), "--mask", f"{key}@2", "-o", str(tmp_path / "m"), "--tracker", "sam2",
+              "--sam2-checkpoint", str(bad), "--weights-dir", str(tmp_path)])
+    assert not (tmp_path / "m").exists()
+
+
 def test_review_summary_names_the_frames_as_spans():
     from editor.tracking_cli import review_summary
 
