@@ -97,6 +97,17 @@ def register(spec: CheckpointSpec, *, replace: bool = False) -> CheckpointSpec:
     return spec
 
 
+def register_user_file(path: Path, prefix: str, *, url: str, description: str, group: str,
+                       state_key: str = "") -> str:
+    """Register a checkpoint file the user chose by path under a name of its own (``prefix``
+    and a hash of the path; no published hash: trusted on first use); returns the name."""
+    key = hashlib.sha1(str(Path(path).resolve()).encode("utf-8")).hexdigest()[:12]
+    name = f"{prefix}_{key}"
+    register(CheckpointSpec(name=name, file_name=Path(path).name, url=url, description=description,
+                            group=group, state_key=state_key), replace=True)
+    return name
+
+
 def get_spec(name: str) -> CheckpointSpec:
     """The registered spec called ``name`` (KeyError lists the known names)."""
     try:

@@ -20,7 +20,6 @@ and the exact key/shape check as for every other checkpoint.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,17 +99,9 @@ def sam2_weights_available(model: str = DEFAULT_SAM2_MODEL,
 
 def _custom_spec(path: Path, like: Sam2Release) -> str:
     """Register a user-chosen checkpoint file under a name of its own; returns the name."""
-    key = hashlib.sha1(str(path.resolve()).encode("utf-8")).hexdigest()[:12]
-    name = f"sam2_custom_{key}"
-    weights.register(weights.CheckpointSpec(
-        name=name,
-        file_name=path.name,
-        url=SAM2_URL + like.file_name,
-        description="a SAM 2 network of the chosen configuration",
-        group="sam2-custom",
-        state_key="model",
-    ), replace=True)
-    return name
+    return weights.register_user_file(
+        path, "sam2_custom", url=SAM2_URL + like.file_name,
+        description="a SAM 2 network of the chosen configuration", group="sam2-custom", state_key="model")
 
 
 def load_sam2_weights(

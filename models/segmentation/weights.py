@@ -13,7 +13,6 @@ it is registered under a name derived from its path, with its folder as the weig
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -57,16 +56,9 @@ def sam_weights_available(model_type: str = "vit_b", weights_dir: str | os.PathL
 
 def _custom_spec(path: Path, arch: SamArchitecture) -> str:
     """Register a user-chosen checkpoint file under a name of its own; returns the name."""
-    key = hashlib.sha1(str(path.resolve()).encode("utf-8")).hexdigest()[:12]
-    name = f"sam_custom_{key}"
-    weights.register(weights.CheckpointSpec(
-        name=name,
-        file_name=path.name,
-        url=SAM_URL + _FILES.get(arch.name, _FILES["vit_b"]),
-        description=f"a Segment Anything {_NAMES.get(arch.name, arch.name)} network",
-        group="sam-custom",
-    ), replace=True)
-    return name
+    return weights.register_user_file(
+        path, "sam_custom", url=SAM_URL + _FILES.get(arch.name, _FILES["vit_b"]),
+        description=f"a Segment Anything {_NAMES.get(arch.name, arch.name)} network", group="sam-custom")
 
 
 def load_sam_weights(
