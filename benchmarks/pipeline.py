@@ -6,9 +6,10 @@
 
 Prints seconds per frame by stage, peak RSS per run (each run in a fresh process), the
 memory estimate table next to the published one, and — with ``--authors`` pointing at a
-checkout of sczhou/ProPainter (plus einops, scipy, imageio, tqdm installed) — the authors'
-unmodified ``inference_propainter.py --save_frames`` on the same PNG frames and weights,
-timed and measured the same way, with the frames compared. Seeded weights do not inpaint
+checkout of sczhou/ProPainter (plus einops, scipy, imageio, imageio-ffmpeg, tqdm, requests, matplotlib
+installed) — the authors' unmodified ``inference_propainter.py --save_frames`` on the same PNG
+frames and weights, timed and measured the same way (stages by ``_authors_probe.py``), with
+the frames compared. Seeded weights do not inpaint
 anything useful; they cost the same compute as the real ones.
 """
 
@@ -67,8 +68,11 @@ def child(args: argparse.Namespace) -> None:
     save = Path(args.save) if args.save else None
     pairs = (clip_frame(i, args.height, args.width) for i in range(args.frames))
     t0 = time.perf_counter()
+    first = None
     for ev in pipe.stream_pairs(pairs, args.frames):
         if isinstance(ev, FramesReady):
+            if first is None:
+                first = time.perf_counter() - t0
             for k, f in enumerate(ev.frames):
                 digest.update(f.tobytes())
                 if save is not None:
@@ -77,6 +81,7 @@ def child(args: argparse.Namespace) -> None:
     total = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"frames": n_out, "seconds": total, "stages": vars(pipe.times), "peak_rss": rss,
+                      "first_frame": first,
                       "sha256": digest.hexdigest()}))
 
 
@@ -108,18 +113,16 @@ def run_authors(args: argparse.Namespace, frames: int, work: Path) -> dict:
     wdir.mkdir(exist_ok=True)
     for name in ("raft-things.pth", "recurrent_flow_completion.pth", "ProPainter.pth"):
         shutil.copyfile(Path(args.weights) / name, wdir / name)
-    code = ("import resource, runpy, sys, time, torch; torch.set_num_threads(%d); sys.argv = %r; t = time.perf_counter();"
-            "runpy.run_path('inference_propainter.py', run_name='__main__');"
-            "print('RESULT', time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)") % (
-        args.threads, ["inference_propainter.py", "-i", str(src), "-m", str(msk), "-o", str(out), "--save_frames",
-                       "--raft_iter", str(args.raft_iter), "--subvideo_length", str(args.subvideo_length)])
-    res = subprocess.run([sys.executable, "-c", code], cwd=args.authors, capture_output=True, text=True)
+    probe = [sys.executable, str(ROOT / "benchmarks" / "_authors_probe.py"), str(args.threads), "--",
+             "-i", str(src), "-m", str(msk), "-o", str(out), "--save_frames",
+             "--raft_iter", str(args.raft_iter), "--subvideo_length", str(args.subvideo_length)]
+    res = subprocess.run(probe, cwd=args.authors, capture_output=True, text=True)
     if res.returncode != 0:
         raise SystemExit(f"the authors' script failed:\n{res.stderr[-3000:]}")
-    line = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT")][-1].split()
+    result = json.loads([ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")][-1][7:])
     pngs = sorted((out / "clip" / "frames").glob("*.png"))
-    return {"seconds": float(line[1]), "peak_rss": int(line[2]),
-            "frames": [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in pngs]}
+    result["frames"] = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in pngs]
+    return result
 
 
 def memory_table() -> None:
@@ -198,14 +201,22 @@ def main() -> None:
         mine = np.stack([np.load(p) for p in sorted(save.glob("*.npy"))])
         diff = np.abs(mine.astype(int) - np.stack(theirs_runs[0]["frames"]).astype(int))
         print(f"\nSide by side, {n} frames (same frames, weights, threads), {args.rounds} round(s) alternating:")
-        print(f"{'':>10} {'seconds':>24} {'median s/frame':>15} {'peak RSS MiB':>13}")
+        print(f"{'':>8} {'seconds':>20} {'s/frame':>8} {'raft':>6} {'flowc':>6} {'prop':>6} {'transf':>7} "
+              f"{'first frame s':>13} {'peak RSS MiB':>12}")
         med = {}
         for name, runs in (("authors", theirs_runs), ("ours", ours_runs)):
             secs = [r["seconds"] for r in runs]
             med[name] = statistics.median(secs), statistics.median(r["peak_rss"] for r in runs)
-            print(f"{name:>10} {' '.join(f'{x:.1f}' for x in secs):>24} {med[name][0] / n:>15.3f} {med[name][1] / 2**20:>13.0f}")
+            st = {k: statistics.median(r["stages"][k] for r in runs) / n
+                  for k in ("raft", "flow_completion", "propagation", "transformer")}
+            first_frame = statistics.median(r["first_frame"] for r in runs)
+            print(f"{name:>8} {' '.join(f'{x:.1f}' for x in secs):>20} {med[name][0] / n:>8.3f} {st['raft']:>6.3f} "
+                  f"{st['flow_completion']:>6.3f} {st['propagation']:>6.3f} {st['transformer']:>7.3f} "
+                  f"{first_frame:>13.1f} {med[name][1] / 2**20:>12.0f}")
         print(f"speed-up {med['authors'][0] / med['ours'][0]:.2f}x, memory {med['ours'][1] / med['authors'][1]:.2f}x of theirs; "
               f"frames: max diff {diff.max()}, {(diff > 0).mean():.5%} of values differ")
+        print("(stages in s/frame; the authors' script writes its frames only at the end: its first frame is "
+              "final after the second generator window)")
     memory_table()
     from models import memory
 

@@ -58,6 +58,22 @@ def test_raft_flows_match_reference(nets):
 
 
 @torch.inference_mode()
+def test_gru_with_the_context_part_precomputed_equals_the_plain_gru(nets):
+    """The refinement computes the context's part of the GRU gates once per pair: the same
+    hidden state as the plain GRU on [context, motion] up to float round-off."""
+    gru = nets[0].update_block.gru
+    g = torch.Generator().manual_seed(3)
+    h = torch.tanh(torch.randn(2, 128, 6, 10, generator=g))
+    context = torch.relu(torch.randn(2, 128, 6, 10, generator=g))
+    motion = torch.randn(2, 128, 6, 10, generator=g)
+    plain = gru(h, torch.cat([context, motion], dim=1))
+    fast = gru.step(h, motion, gru.context_terms(context))
+    assert fast.shape == plain.shape
+    assert (fast - plain).abs().max() < 1e-5
+    assert (plain - h).abs().mean() > 1e-2  # the step changes the state
+
+
+@torch.inference_mode()
 def test_raft_flows_do_not_depend_on_how_many_pairs_share_a_batch(nets):
     """Frames are encoded and pairs refined a few at a time; any batch size gives the same
     flows bit for bit (no batch is of one frame: 5 frames in 2s are encoded as 2 + 3), and
