@@ -73,6 +73,9 @@ def child(args: argparse.Namespace) -> None:
         if isinstance(ev, FramesReady):
             if first is None:
                 first = time.perf_counter() - t0
+                if args.first_only:
+                    n_out = args.frames  # stopped on purpose: the rest is not computed
+                    break
             for k, f in enumerate(ev.frames):
                 digest.update(f.tobytes())
                 if save is not None:
@@ -93,6 +96,8 @@ def run_child(args: argparse.Namespace, frames: int, save: Path | None = None) -
         cmd += ["--save", str(save)]
     if args.windows_at_once is not None:
         cmd += ["--windows-at-once", str(args.windows_at_once)]
+    if args.first_only:
+        cmd += ["--first-only"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -157,9 +162,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1, help="with --authors: alternating runs of ours and theirs")
     ap.add_argument("--windows-at-once", type=int, choices=(1, 2), default=None,
                     help="transformer windows computed side by side on the CPU (default: the pipeline's, 1)")
+    ap.add_argument("--first-only", action="store_true",
+                    help="stop each run at its first finished frame: time to the first preview only")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--save", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.first_only and args.authors:
+        ap.error("--first-only stops our runs early: it cannot be compared with --authors")
     if args.child:
         args.frames = args.frames[0]
         child(args)
@@ -173,7 +182,8 @@ def main() -> None:
     at_once = f", {args.windows_at_once} window(s) at once" if args.windows_at_once else ""
     print(f"ProPainter pipeline, {args.width}x{args.height}, raft_iter {args.raft_iter}, subvideo_length "
           f"{args.subvideo_length}, {args.threads} torch threads{at_once}, seeded weights, CPU")
-    print(f"{'frames':>6} {'s/frame':>8} {'raft':>6} {'flowc':>6} {'prop':>6} {'transf':>7} {'peak RSS MiB':>13}")
+    print(f"{'frames':>6} {'s/frame':>8} {'raft':>6} {'flowc':>6} {'prop':>6} {'transf':>7} {'peak RSS MiB':>13} "
+          f"{'first frame s':>13}" + (" (runs stopped there; stages per clip frame)" if args.first_only else ""))
     save = None
     if args.authors:
         save = work / "ours"
@@ -188,7 +198,8 @@ def main() -> None:
         st = runs[0]["stages"]
         rss = statistics.median(r["peak_rss"] for r in runs) / 2**20
         print(f"{n:>6} {med / n:>8.3f} {st['raft'] / n:>6.3f} {st['flow_completion'] / n:>6.3f} "
-              f"{st['propagation'] / n:>6.3f} {st['transformer'] / n:>7.3f} {rss:>13.0f}")
+              f"{st['propagation'] / n:>6.3f} {st['transformer'] / n:>7.3f} {rss:>13.0f} "
+              f"{statistics.median(r['first_frame'] for r in runs):>13.1f}")
     if args.authors:
         # Rounds alternate ours and theirs, so both see the same machine (shared machines
         # drift by 10-20 % over minutes); medians and the ratio of medians are reported.
