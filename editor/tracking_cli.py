@@ -194,6 +194,42 @@ def load_video_tracker(model: str = "sam2.1_hiera_tiny", checkpoint: str | Path 
                                             device=_device(device))
 
 
+def sam2_cache_key(model: str, checkpoint: str | Path | None, weights_dir: str | Path | None,
+                   device: str | None) -> tuple:
+    """The key a loaded SAM 2 tracker is kept under in a ``cache`` of :func:`resolve_tracker`."""
+    return ("sam2", model, str(checkpoint), str(weights_dir), device)
+
+
+def load_click_predictor(*, prefer: str = "sam", sam_checkpoint: str | Path | None = None, sam_model: str = "vit_b",
+                         sam2_model: str = "sam2.1_hiera_tiny", sam2_checkpoint: str | Path | None = None,
+                         weights_dir: str | Path | None = None, device: str | None = None,
+                         cache: dict | None = None) -> Any:
+    """What turns clicks into a mask: SAM, or SAM 2's image mode when only its weights are there
+    (``prefer`` "sam2": SAM 2 first). None when neither is found. A SAM 2 network already in
+    ``cache`` (the tracker's) is shared, and one loaded here is kept there for the tracker."""
+    def sam() -> Any:
+        return load_predictor(sam_checkpoint, sam_model, weights_dir, device, required=False)
+
+    def sam2() -> Any:
+        key = sam2_cache_key(sam2_model, sam2_checkpoint, weights_dir, device)
+        video = (cache or {}).get(key)
+        if video is None:
+            video = load_video_tracker(sam2_model, sam2_checkpoint, weights_dir, device)
+            if cache is not None and video is not None:
+                cache[key] = video
+        if video is None:
+            return None
+        from models.segmentation import Sam2ClickPredictor
+
+        return Sam2ClickPredictor.from_tracker(video)
+
+    for load in ((sam2, sam) if prefer == "sam2" else (sam, sam2)):
+        predictor = load()
+        if predictor is not None:
+            return predictor
+    return None
+
+
 def resolve_tracker(choice: str = "auto", *, weights_dir: str | Path | None = None, device: str | None = None,
                     sam_checkpoint: str | Path | None = None, sam_model: str = "vit_b",
                     sam2_checkpoint: str | Path | None = None, sam2_model: str = "sam2.1_hiera_tiny",
@@ -218,7 +254,7 @@ def resolve_tracker(choice: str = "auto", *, weights_dir: str | Path | None = No
         return cache[key]
 
     if choice in ("auto", "sam2"):
-        key = ("sam2", sam2_model, str(sam2_checkpoint), str(weights_dir), device)
+        key = sam2_cache_key(sam2_model, sam2_checkpoint, weights_dir, device)
         video = cached(key, lambda: load_video_tracker(sam2_model, sam2_checkpoint, weights_dir, device,
                                                        required=choice == "sam2"))
         if video is not None:

@@ -22,8 +22,9 @@ from models.errors import Cancelled, ProPainterError
 
 log = logging.getLogger(__name__)
 
-NO_SAM = ("Clicking objects needs the SAM weights: download them with "
-          "`python main.py weights download sam_vit_b` (about 375 MB), or paint the mask with the brush.")
+NO_SAM = ("Clicking objects needs the SAM or SAM 2 weights: download them with "
+          "`python main.py weights download sam_vit_b` (about 375 MB) or `sam2.1_hiera_tiny` (about 156 MB), "
+          "or paint the mask with the brush.")
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,12 @@ TRACKER_LABELS = {
 PREFETCH = 2  # frames each side of the playhead SAM encodes while idle
 
 
+def sam1_only(predictor: Any) -> Any:
+    """The click predictor as the motion tracker's refiner only when it is SAM: with SAM 2's
+    image mode the choice "SAM + motion" would not be what it says (SAM 2 tracks by itself)."""
+    return predictor if getattr(predictor, "kind", "sam") == "sam" else None
+
+
 @dataclass
 class ClickState:
     """The click tool's work on one frame, before Enter accepts it."""
@@ -78,12 +84,18 @@ class ObjectsMixin:
         self.frameShown.connect(self._on_object_frame_shown)
 
     def _default_sam_factory(self):
-        """SAM from the settings (``sam/model``, ``sam/checkpoint``) or the downloaded weights."""
-        from editor.tracking_cli import load_predictor
+        """What the click tool decodes with, from the settings (``sam/model``, ``sam/checkpoint``,
+        ``sam2/model``, ``sam2/checkpoint``) or the downloaded weights: SAM, or SAM 2's image
+        mode when only SAM 2 is there (first when SAM 2 tracks); its network is the tracker's."""
+        from editor.tracking_cli import load_click_predictor
 
-        checkpoint = self.settings.value("sam/checkpoint") or None
-        model = str(self.settings.value("sam/model", "vit_b"))
-        return load_predictor(checkpoint, model, device=str(self.settings.value("sam/device", "auto")))
+        return load_click_predictor(
+            prefer="sam2" if self.tracker_name() == "sam2" else "sam",
+            sam_checkpoint=self.settings.value("sam/checkpoint") or None,
+            sam_model=str(self.settings.value("sam/model", "vit_b")),
+            sam2_model=str(self.settings.value("sam2/model", "sam2.1_hiera_tiny")),
+            sam2_checkpoint=self.settings.value("sam2/checkpoint") or None,
+            device=str(self.settings.value("sam/device", "auto")), cache=self._tracker_parts)
 
     def ensure_sam(self) -> SamWorker:
         if self.sam is None:
@@ -189,36 +201,51 @@ class ObjectsMixin:
         self.show_error("Click to mask", message)
 
     def _on_sam_missing(self, message: str) -> None:
-        """No SAM weights: offer to download them (the click is kept; click again after)."""
+        """No SAM or SAM 2 weights: offer to download them (the click is kept; click again after).
+        SAM's when SAM tracks or the tracker is automatic, SAM 2's when SAM 2 tracks."""
         from PySide6.QtWidgets import QMessageBox
 
         self.statusBar().clearMessage()
-        model = str(self.settings.value("sam/model", "vit_b"))
+        if self.tracker_name() == "sam2":
+            from models.segmentation.sam2_weights import sam2_release
+
+            name = str(self.settings.value("sam2/model", "sam2.1_hiera_tiny"))
+            what = (f"the SAM 2 {name} weights (SAM 2.1, Apache-2.0; about "
+                    f"{sam2_release(name).size / 1e6:.0f} MB), which also track the object")
+        else:
+            name = f"sam_{self.settings.value('sam/model', 'vit_b')}"
+            what = f"the SAM {name[4:]} weights (Segment Anything, Apache-2.0; vit_b is about 375 MB)"
         answer = QMessageBox.question(
             self, "Click to mask",
-            f"Clicking objects needs the SAM {model} weights (Segment Anything, Apache-2.0; "
-            f"vit_b is about 375 MB). Download them now?\n\nWithout them, paint the mask with the brush: "
-            f"painted keyframes still propagate by optical flow.",
+            f"Clicking objects needs {what}. Download them now?\n\nWithout them, paint the mask with "
+            f"the brush: painted keyframes still propagate by optical flow.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
         if answer == QMessageBox.StandardButton.Yes:
-            self.download_sam(model)
+            self.download_weights(name)
 
     def download_sam(self, model: str = "vit_b") -> bool:
         """Download the SAM checkpoint ``model`` in the background; the next click loads it."""
+        return self.download_weights(f"sam_{model}")
+
+    def download_weights(self, name: str) -> bool:
+        """Download the registered checkpoint ``name`` (SAM's ``sam_vit_b``, SAM 2's
+        ``sam2.1_hiera_tiny``, ...) in the background; the next click or run loads it."""
+        label = "SAM 2" if name.startswith("sam2") else "SAM"
+
         def fetch(report, cancelled):
-            import models.segmentation  # noqa: F401 - registers the SAM checkpoints
+            import models.segmentation  # noqa: F401 - registers the SAM and SAM 2 checkpoints
             from models.weights import download_missing
 
-            download_missing(names=[f"sam_{model}"], cancel=cancelled,
-                             progress=lambda name, done, total: report(done, total or 0, name))
+            download_missing(names=[name], cancel=cancelled,
+                             progress=lambda item, done, total: report(done, total or 0, item))
             return True
 
         def done(_result) -> None:
             if self.sam is not None:
                 self.sam.reload()
-            self.statusBar().showMessage("SAM weights downloaded: click the object again.", 8000)
+            self.statusBar().showMessage(f"{label} weights downloaded: click the object again.", 8000)
 
-        return self.start_task("Downloading SAM", fetch, done, "Cannot download the SAM weights")
+        return self.start_task(f"Downloading {label}", fetch, done, f"Cannot download the {label} weights")
 
     def _on_object_frame_shown(self, frame: int) -> None:
         if self.clicks.index not in (-1, frame):
@@ -359,7 +386,7 @@ class ObjectsMixin:
             self.tracker_name(), device=str(self.settings.value("sam/device", "auto")),
             sam2_model=str(self.settings.value("sam2/model", "sam2.1_hiera_tiny")),
             sam2_checkpoint=self.settings.value("sam2/checkpoint") or None,
-            sam_predictor=sam.predictor, cache=self._tracker_parts)
+            sam_predictor=lambda: sam1_only(sam.predictor()), cache=self._tracker_parts)
 
     def flagged_frames(self) -> list[int]:
         """Frames where some object's mask needs review, in order."""

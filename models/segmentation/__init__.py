@@ -6,7 +6,9 @@
   ``models.weights`` by ``weights.py`` when this package is imported.
 - :class:`Sam2VideoTracker` (``sam2_video.py``): SAM 2 video tracking of an object from its
   keyframe masks, frames read lazily, memory bounded; the SAM 2.1 checkpoints are registered
-  by ``sam2_weights.py`` (``sam2`` itself is imported only when a network is built).
+  by ``sam2_weights.py`` (``sam2`` itself is imported only when a network is built);
+  :class:`Sam2ClickPredictor` (``sam2_click.py``): clicks with SAM 2's image mode, the same
+  interface as :class:`SamClickPredictor`.
 - :class:`MaskTrack` / :class:`TrackSet` (``tracking.py``): keyframes, propagation forward and
   backward with optical flow (``flow.py``) refined by SAM, drift checks, one
   :class:`TrackUpdate` per run for one undo step.
@@ -16,6 +18,7 @@ No Qt and no file access here, except through ``models.weights``.
 
 from .flow import FlowField, WarpResult
 from .predictor import CacheInfo, Prediction, SamClickPredictor
+from .sam2_click import Sam2ClickPredictor
 from .sam2_video import HeldFrames, Sam2Frame, Sam2VideoTracker, build_sam2, build_tiny_sam2
 from .sam2_weights import DEFAULT_SAM2_MODEL, SAM2_RELEASES, load_sam2_weights, sam2_weights_available
 from .sam_model import DEFAULT_SAM_MODEL, SAM_ARCHITECTURES, SAM_CHECKPOINTS, SamArchitecture, build_sam
@@ -51,6 +54,7 @@ __all__ = [
     "SAM_CHECKPOINTS",
     "SAM_MD5",
     "SamArchitecture",
+    "Sam2ClickPredictor",
     "Sam2Frame",
     "Sam2VideoTracker",
     "SamClickPredictor",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Iterable, Sequence
+from typing import Any, Callable, Hashable, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -57,7 +57,7 @@ class Prediction:
 
 @dataclass(frozen=True)
 class _Embedding:
-    features: torch.Tensor  # 1xCxgxg
+    features: Any  # 1xCxgxg (SAM 2: its feature maps, finest first, the embedding last)
     input_size: tuple[int, int]  # (h, w) after resizing the long side to image_size
     original_size: tuple[int, int]  # (H, W)
 
@@ -77,14 +77,20 @@ class SamClickPredictor:
     ``cache_size``: how many frame embeddings to keep (4 MiB each for the official models).
     """
 
+    #: Which network answers: "sam" (Segment Anything); :class:`Sam2ClickPredictor` is "sam2".
+    kind = "sam"
+
     def __init__(self, model: Sam, *, cache_size: int = 24, device: str | torch.device | None = None) -> None:
         if cache_size < 1:
             raise InputError(f"The SAM embedding cache needs room for at least one frame, got {cache_size}.")
+        self._init_cache(cache_size)
         if device is not None:
             model = model.to(device)
         self.model = model.eval()
         self.image_size = int(model.image_encoder.img_size)
         self.mask_input_size = int(model.prompt_encoder.mask_input_size[0])
+
+    def _init_cache(self, cache_size: int) -> None:
         self._cache: OrderedDict[tuple[Hashable, int], _Embedding] = OrderedDict()
         self._capacity = cache_size
         self._current: tuple[Hashable, int] | None = None

@@ -336,6 +336,58 @@ def test_the_tracker_menu_picks_what_propagates(opened, qtbot, scene_sam, dialog
     assert all(track.mask(i) is not None and track.mask(i).any() or i in track.flags for i in range(12))
 
 
+def test_with_only_sam2_weights_clicks_use_sam2_and_share_the_trackers_network(opened, qtbot, dialogs, monkeypatch):
+    from models.segmentation import Sam2ClickPredictor, Sam2VideoTracker
+
+    w = opened
+    loads = []
+
+    def tiny_tracker(*args, **kwargs):
+        loads.append(args)
+        return Sam2VideoTracker.tiny(seed=0)
+
+    monkeypatch.setattr("editor.tracking_cli.load_predictor", lambda *a, **k: None)  # no SAM 1 weights
+    monkeypatch.setattr("editor.tracking_cli.load_video_tracker", tiny_tracker)
+    w.tracker_actions["sam2"].trigger()
+    with qtbot.waitSignal(w.frameShown, timeout=10000):
+        w.seek(4, force=True)
+    w.set_tool("click")
+    click(qtbot, w, *ball_xy(4))
+    qtbot.waitUntil(lambda: w.clicks.prediction is not None, timeout=20000)
+    assert isinstance(w.sam.predictor(), Sam2ClickPredictor)
+    assert w.clicks.prediction.masks.shape[1:] == (SCENE.height, SCENE.width)
+    assert dialogs.shown == []
+    # a painted keyframe then tracks with the same SAM 2 network: it is loaded once
+    w.clear_clicks()
+    w.doc.set_masks({4: (SCENE._ball_alpha(4) > 0.5).astype(np.uint8) * 255}, "Paint")
+    assert w.keyframe_from_mask()
+    run_propagation(w, qtbot, "forward")
+    assert "with SAM 2" in w.statusBar().currentMessage()
+    assert len(loads) == 1 and w.sam.predictor().model is next(v for v in w._tracker_parts.values() if v is not None).model
+
+
+def test_without_any_weights_a_click_with_sam2_tracking_offers_sam2s_download(opened, qtbot, dialogs, monkeypatch):
+    import models.weights
+
+    w = opened
+    w.sam_factory = lambda: None
+    fetched = []
+
+    def fake_download_missing(weights_dir=None, names=(), progress=None, cancel=None):
+        fetched.append(list(names))
+        return []
+
+    monkeypatch.setattr(models.weights, "download_missing", fake_download_missing)
+    dialogs.answers.append(QMessageBox.StandardButton.Yes)
+    w.tracker_actions["sam2"].trigger()
+    w.set_tool("click")
+    click(qtbot, w, *ball_xy(0))
+    qtbot.waitUntil(lambda: bool(fetched) and w.task is None, timeout=10000)
+    assert "SAM 2 sam2.1_hiera_tiny weights" in dialogs.texts()[0] and "156 MB" in dialogs.texts()[0]
+    assert fetched == [["sam2.1_hiera_tiny"]]
+    assert "SAM 2 weights downloaded" in w.statusBar().currentMessage()
+
+
 def test_without_sam_weights_a_click_offers_the_download_and_propagation_uses_flow(opened, qtbot, dialogs):
     w = opened
     w.sam_factory = lambda: None

@@ -340,3 +340,64 @@ def test_bad_spans_are_input_errors(tracker, kwargs, message):
 def test_bad_prompts_are_input_errors(tracker, prompt, message):
     with pytest.raises(InputError, match=message):
         tracker.mask_from_prompt(Reader(_clip(2)), 2, 0, **prompt)
+
+
+# ----------------------------------------------------------------------------- clicks (image mode)
+def _sam2_image_predictor(tracker: Sam2VideoTracker):
+    """SAM 2's own image predictor over the tracker's network (its feature sizes assume 1024)."""
+    from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+    ref = SAM2ImagePredictor(tracker.model)
+    s = tracker.image_size
+    ref._bb_feat_sizes = [(s // 4, s // 4), (s // 8, s // 8), (s // 16, s // 16)]
+    return ref
+
+
+@pytest.mark.parametrize("prompt", [
+    {"points": [[12.0, 30.0]], "labels": [1], "multimask": True},
+    {"points": [[12.0, 30.0], [60.0, 8.0]], "labels": [1, 0], "multimask": False},
+    {"box": [20.0, 10.0, 50.0, 30.0], "multimask": False},
+    {"points": [[30.0, 20.0]], "labels": [1], "box": [20.0, 10.0, 50.0, 30.0], "multimask": False},
+])
+def test_clicks_with_sam2_equal_sam2s_own_image_predictor(tracker, prompt):
+    from models.segmentation import Sam2ClickPredictor
+
+    frame = _clip(1)[0]  # 80x48: not square, so the stretch to SAM 2's square is exercised
+    ours = Sam2ClickPredictor.from_tracker(tracker, cache_size=2)
+    ours.set_frame("clip", 0, frame)
+    got = ours.predict(prompt.get("points"), prompt.get("labels"), box=prompt.get("box"), multimask=prompt["multimask"])
+    ref = _sam2_image_predictor(tracker)
+    ref.set_image(frame)
+    pts = prompt.get("points")
+    masks, scores, low = ref.predict(point_coords=None if pts is None else np.array(pts),
+                                     point_labels=None if pts is None else np.array(prompt["labels"]),
+                                     box=None if "box" not in prompt else np.array(prompt["box"]),
+                                     multimask_output=prompt["multimask"])
+    assert got.masks.shape == masks.shape == ((3 if prompt["multimask"] else 1), H, W)
+    np.testing.assert_array_equal(got.masks, masks > 0)
+    np.testing.assert_allclose(got.scores, scores, atol=1e-6)
+    np.testing.assert_allclose(got.low_res_logits, low, atol=1e-5)
+    # the previous answer fed back as the mask prompt, as the editor refines a click
+    again = ours.predict([[12.0, 30.0]], [1], mask_input=got.low_res_logits[got.best][None], multimask=False)
+    m2, _, _ = ref.predict(np.array([[12.0, 30.0]]), np.array([1]), mask_input=low[got.best][None], multimask_output=False)
+    np.testing.assert_array_equal(again.mask, m2[0] > 0)
+
+
+def test_clicks_with_sam2_cache_embeddings_share_the_weights_and_check_prompts(tracker):
+    from models.segmentation import Sam2ClickPredictor
+
+    frames = _clip(3)
+    ours = Sam2ClickPredictor.from_tracker(tracker, cache_size=2)
+    assert ours.kind == "sam2" and ours.model is tracker.model  # no second copy of the network
+    assert ours.set_frame("clip", 0, frames[0]) and not ours.set_frame("clip", 0, frames[0])
+    assert ours.prefetch("clip", [0, 1, 2], frames.__getitem__) == [1]  # 0 cached; room for two
+    assert ours.cache_info().size == 2
+    ours.set_frame("clip", 0, frames[0])
+    a = ours.predict(mask_input=_box_mask(), multimask=False)  # a painted mask as the prompt
+    assert a.masks.shape == (1, H, W) and a.low_res_logits.shape == (1, ours.mask_input_size, ours.mask_input_size)
+    with pytest.raises(InputError, match="at least one click"):
+        ours.predict()
+    with pytest.raises(InputError, match="outside"):
+        ours.predict(box=[200, 200, 300, 300])
+    with pytest.raises(InputError, match="HxWx3 uint8"):
+        ours.set_frame("clip", 5, frames[0].astype(np.float32))
