@@ -82,6 +82,13 @@ class SamWorker(QObject):
         with self._lock:
             self._predictor, self._loaded = None, False
 
+    def loaded_kind(self) -> str | None:
+        """"sam" or "sam2": which network the loaded predictor runs (None before it is loaded)."""
+        with self._lock:
+            if not self._loaded or self._predictor is None:
+                return None
+            return getattr(self._predictor, "kind", "sam")
+
     def predictor(self) -> Any:
         """The predictor, loading it on first use (None when there are no SAM weights)."""
         with self._lock:

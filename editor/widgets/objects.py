@@ -360,6 +360,10 @@ class ObjectsMixin:
         if name not in TRACKERS:
             raise ValueError(f"unknown tracker {name!r}")
         self.settings.setValue("tracking/tracker", name)
+        # the click tool follows: SAM 2 answers clicks first when it tracks, SAM otherwise
+        wanted = "sam2" if name == "sam2" else "sam"
+        if self.sam is not None and self.sam.loaded_kind() not in (None, wanted):
+            self.sam.reload()
         for key, action in self.tracker_actions.items():
             action.setChecked(key == name)
         self.statusBar().showMessage(f"Propagation uses: {TRACKER_LABELS[name]}.", 5000)

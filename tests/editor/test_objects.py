@@ -364,6 +364,13 @@ def test_with_only_sam2_weights_clicks_use_sam2_and_share_the_trackers_network(o
     run_propagation(w, qtbot, "forward")
     assert "with SAM 2" in w.statusBar().currentMessage()
     assert len(loads) == 1 and w.sam.predictor().model is next(v for v in w._tracker_parts.values() if v is not None).model
+    # SAM's weights come, and SAM + motion is chosen: the click tool answers with SAM from now on
+    sam = SceneSam()
+    monkeypatch.setattr("editor.tracking_cli.load_predictor", lambda *a, **k: sam)
+    w.tracker_actions["sam"].trigger()
+    click(qtbot, w, *ball_xy(4))
+    qtbot.waitUntil(lambda: w.clicks.prediction is not None and bool(sam.calls), timeout=20000)
+    assert w.sam.loaded_kind() == "sam"
 
 
 def test_without_any_weights_a_click_with_sam2_tracking_offers_sam2s_download(opened, qtbot, dialogs, monkeypatch):
