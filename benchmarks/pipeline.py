@@ -73,14 +73,13 @@ def child(args: argparse.Namespace) -> None:
         if isinstance(ev, FramesReady):
             if first is None:
                 first = time.perf_counter() - t0
-                if args.first_only:
-                    n_out = args.frames  # stopped on purpose: the rest is not computed
-                    break
             for k, f in enumerate(ev.frames):
                 digest.update(f.tobytes())
                 if save is not None:
                     np.save(save / f"{ev.start + k:05d}.npy", f)
             n_out += len(ev.frames)
+            if args.first_only:
+                break  # the time to the first preview only: the rest is not computed
     total = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"frames": n_out, "seconds": total, "stages": vars(pipe.times), "peak_rss": rss,

@@ -200,6 +200,13 @@ def sam2_cache_key(model: str, checkpoint: str | Path | None, weights_dir: str |
     return ("sam2", model, str(checkpoint), str(weights_dir), device)
 
 
+def _cached(cache: dict, key: tuple, load: Callable[[], Any]) -> Any:
+    """``cache[key]``, loaded when absent or not found before (the weights may have come since)."""
+    if cache.get(key) is None:
+        cache[key] = load()
+    return cache[key]
+
+
 def load_click_predictor(*, prefer: str = "sam", sam_checkpoint: str | Path | None = None, sam_model: str = "vit_b",
                          sam2_model: str = "sam2.1_hiera_tiny", sam2_checkpoint: str | Path | None = None,
                          weights_dir: str | Path | None = None, device: str | None = None,
@@ -211,12 +218,8 @@ def load_click_predictor(*, prefer: str = "sam", sam_checkpoint: str | Path | No
         return load_predictor(sam_checkpoint, sam_model, weights_dir, device, required=False)
 
     def sam2() -> Any:
-        key = sam2_cache_key(sam2_model, sam2_checkpoint, weights_dir, device)
-        video = (cache or {}).get(key)
-        if video is None:
-            video = load_video_tracker(sam2_model, sam2_checkpoint, weights_dir, device)
-            if cache is not None and video is not None:
-                cache[key] = video
+        video = _cached({} if cache is None else cache, sam2_cache_key(sam2_model, sam2_checkpoint, weights_dir, device),
+                        lambda: load_video_tracker(sam2_model, sam2_checkpoint, weights_dir, device))
         if video is None:
             return None
         from models.segmentation import Sam2ClickPredictor
@@ -249,9 +252,7 @@ def resolve_tracker(choice: str = "auto", *, weights_dir: str | Path | None = No
     cache = {} if cache is None else cache
 
     def cached(key: tuple, load: Callable[[], Any]) -> Any:
-        if cache.get(key) is None:  # not found before: the weights may have come since
-            cache[key] = load()
-        return cache[key]
+        return _cached(cache, key, load)
 
     if choice in ("auto", "sam2"):
         key = sam2_cache_key(sam2_model, sam2_checkpoint, weights_dir, device)

@@ -90,7 +90,7 @@ class ObjectsMixin:
         from editor.tracking_cli import load_click_predictor
 
         return load_click_predictor(
-            prefer="sam2" if self.tracker_name() == "sam2" else "sam",
+            prefer=self._click_kind(),
             sam_checkpoint=self.settings.value("sam/checkpoint") or None,
             sam_model=str(self.settings.value("sam/model", "vit_b")),
             sam2_model=str(self.settings.value("sam2/model", "sam2.1_hiera_tiny")),
@@ -206,15 +206,16 @@ class ObjectsMixin:
         from PySide6.QtWidgets import QMessageBox
 
         self.statusBar().clearMessage()
-        if self.tracker_name() == "sam2":
+        if self._click_kind() == "sam2":
             from models.segmentation.sam2_weights import sam2_release
 
             name = str(self.settings.value("sam2/model", "sam2.1_hiera_tiny"))
             what = (f"the SAM 2 {name} weights (SAM 2.1, Apache-2.0; about "
                     f"{sam2_release(name).size / 1e6:.0f} MB), which also track the object")
         else:
-            name = f"sam_{self.settings.value('sam/model', 'vit_b')}"
-            what = f"the SAM {name[4:]} weights (Segment Anything, Apache-2.0; vit_b is about 375 MB)"
+            model = str(self.settings.value("sam/model", "vit_b"))
+            name = f"sam_{model}"
+            what = f"the SAM {model} weights (Segment Anything, Apache-2.0; vit_b is about 375 MB)"
         answer = QMessageBox.question(
             self, "Click to mask",
             f"Clicking objects needs {what}. Download them now?\n\nWithout them, paint the mask with "
@@ -356,14 +357,16 @@ class ObjectsMixin:
         name = str(self.settings.value("tracking/tracker", "auto"))
         return name if name in TRACKERS else "auto"
 
+    def _click_kind(self) -> str:
+        """Which network answers clicks first: SAM 2 when it tracks, SAM otherwise."""
+        return "sam2" if self.tracker_name() == "sam2" else "sam"
+
     def set_tracker(self, name: str) -> None:
         if name not in TRACKERS:
             raise ValueError(f"unknown tracker {name!r}")
         self.settings.setValue("tracking/tracker", name)
-        # the click tool follows: SAM 2 answers clicks first when it tracks, SAM otherwise
-        wanted = "sam2" if name == "sam2" else "sam"
-        if self.sam is not None and self.sam.loaded_kind() not in (None, wanted):
-            self.sam.reload()
+        if self.sam is not None and self.sam.loaded_kind() not in (None, self._click_kind()):
+            self.sam.reload()  # the click tool follows the tracker
         for key, action in self.tracker_actions.items():
             action.setChecked(key == name)
         self.statusBar().showMessage(f"Propagation uses: {TRACKER_LABELS[name]}.", 5000)

@@ -81,8 +81,6 @@ class SamClickPredictor:
     kind = "sam"
 
     def __init__(self, model: Sam, *, cache_size: int = 24, device: str | torch.device | None = None) -> None:
-        if cache_size < 1:
-            raise InputError(f"The SAM embedding cache needs room for at least one frame, got {cache_size}.")
         self._init_cache(cache_size)
         if device is not None:
             model = model.to(device)
@@ -91,6 +89,9 @@ class SamClickPredictor:
         self.mask_input_size = int(model.prompt_encoder.mask_input_size[0])
 
     def _init_cache(self, cache_size: int) -> None:
+        if cache_size < 1:
+            name = "SAM 2" if self.kind == "sam2" else "SAM"
+            raise InputError(f"The {name} embedding cache needs room for at least one frame, got {cache_size}.")
         self._cache: OrderedDict[tuple[Hashable, int], _Embedding] = OrderedDict()
         self._capacity = cache_size
         self._current: tuple[Hashable, int] | None = None

@@ -5,7 +5,8 @@ The editor's click tool (and the motion tracker's refinement) talk to a predicto
 same prompts from one frame: its Hiera encoder and FPN neck give the embedding and two
 higher-resolution feature maps, its prompt encoder and mask decoder the masks. So a user who
 downloaded only a SAM 2.1 checkpoint can click objects too, and the network is the one that
-tracks them (:meth:`Sam2ClickPredictor.from_tracker` shares a loaded tracker's weights).
+tracks them (:meth:`Sam2ClickPredictor.from_tracker` takes a loaded tracker's weights; build
+one with :meth:`Sam2VideoTracker.from_pretrained`).
 
 Differences from SAM 1 that this module takes care of: SAM 2 resizes a frame to a square
 (no aspect-preserving padding), so a pixel (x, y) is at (x * S / W, y * S / H) of the input;
@@ -16,13 +17,11 @@ features. Numpy in, numpy out, in the frame's own pixels, as :mod:`.predictor`.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from ..errors import InputError
 from .predictor import Prediction, SamClickPredictor, _check_frame, _Embedding
 
 if TYPE_CHECKING:  # the sam2 package is imported only when SAM 2 is used
@@ -42,8 +41,6 @@ class Sam2ClickPredictor(SamClickPredictor):
     def __init__(self, model: "SAM2Base", *, cache_size: int = 24, device: str | torch.device | None = None) -> None:
         from sam2.utils.transforms import SAM2Transforms
 
-        if cache_size < 1:
-            raise InputError(f"The SAM 2 embedding cache needs room for at least one frame, got {cache_size}.")
         self._init_cache(cache_size)  # the base class's cache, lock and counters; not its SAM 1 model
         if device is not None:
             model = model.to(device)
@@ -53,18 +50,6 @@ class Sam2ClickPredictor(SamClickPredictor):
         self._transforms = SAM2Transforms(resolution=self.image_size, mask_threshold=0.0)
 
     # ------------------------------------------------------------------ construction
-    @classmethod
-    def from_pretrained(cls, model_type: str = "sam2.1_hiera_tiny", *, checkpoint: str | os.PathLike | None = None,
-                        weights_dir=None, device: str | torch.device | None = None,
-                        cache_size: int = 24) -> "Sam2ClickPredictor":
-        """Build the official SAM 2.1 network ``model_type`` and load its weights (see
-        :meth:`Sam2VideoTracker.from_pretrained`; the same errors)."""
-        from .sam2_video import Sam2VideoTracker
-
-        return cls.from_tracker(Sam2VideoTracker.from_pretrained(model_type, checkpoint=checkpoint,
-                                                                 weights_dir=weights_dir, device=device),
-                                cache_size=cache_size)
-
     @classmethod
     def from_tracker(cls, tracker: Any, *, cache_size: int = 24) -> "Sam2ClickPredictor":
         """Clicks with the network of a :class:`Sam2VideoTracker` (no second copy of the weights)."""
