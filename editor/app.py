@@ -2,10 +2,38 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+
+#: Qt platform plugins that draw without a window system (``QT_QPA_PLATFORM``).
+HEADLESS_PLATFORMS = frozenset({"offscreen", "minimal", "minimalegl", "vnc", "eglfs", "linuxfb", "vkkhrdisplay"})
+
+
+def display_problem(env: Mapping[str, str] | None = None, platform: str | None = None) -> str | None:
+    """Why the editor window cannot open here, as one sentence, or None when it can.
+
+    On Linux and the BSDs Qt needs an X11 (``DISPLAY``) or Wayland (``WAYLAND_DISPLAY``)
+    session unless ``QT_QPA_PLATFORM`` names a plugin that needs none; without one it aborts
+    the process (exit 134) instead of raising, so this is checked before QApplication exists.
+    macOS and Windows always have a window system.
+    """
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    if platform.startswith(("win", "cygwin", "darwin")):
+        return None
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return None
+    # "offscreen", "vnc:size=800x600" or a fallback list "wayland;offscreen".
+    wanted = [p.split(":", 1)[0].strip().lower() for p in env.get("QT_QPA_PLATFORM", "").split(";")]
+    if any(p in HEADLESS_PLATFORMS for p in wanted):
+        return None
+    return ("the editor window needs a display, and DISPLAY and WAYLAND_DISPLAY are not set: run it on a "
+            "desktop session, use the headless commands (`python main.py inpaint ...` or `outpaint ...`, "
+            "see --help), or set QT_QPA_PLATFORM=offscreen to run it without a screen.")
 
 
 def load_stylesheet() -> str:
@@ -43,4 +71,7 @@ def run(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    if (_problem := display_problem()) is not None:
+        print(f"error: {_problem}", file=sys.stderr)
+        raise SystemExit(2)
     raise SystemExit(run())

@@ -444,7 +444,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     if free is None:
         print(f"Device {dev}: free memory unknown; no plan.")
         return 0
-    print(f"Device {dev}: {free / gib:.1f} GiB free.")
+    print(f"Device {dev}: {free / gib:.1f} GiB free, {memory.SAFETY * free / gib:.1f} GiB usable "
+          f"({round((1 - memory.SAFETY) * 100)} % kept in reserve).")
     plan = memory.plan(w, h, int(free), fp16, max_subvideo=n)
     print(f"Plan: sub-video length {plan.subvideo_length}, {'fp16' if fp16 else 'fp32'}"
           f"{'' if plan.fits else ' (does not fit)'}. {plan.suggestion}")
@@ -558,7 +559,23 @@ def open_editor(argv: Sequence[str]) -> int:
         _say(f"error: the editor cannot start because {exc.name or 'a library'} is missing ({exc}); "
              'reinstall with `pip install -e ".[test]"`.')
         return EXIT_USAGE
+    problem = app.display_problem()
+    if problem is not None:
+        _say(f"error: {problem}")
+        return EXIT_USAGE
     return int(app.run(list(argv)) or 0)
+
+
+def _missing_path(word: str) -> str | None:
+    """The sentence for a first argument that names a file that is not there, or None when
+    it is not a path at all (argparse then reports an unknown command, with the choices)."""
+    path = Path(word)
+    if path.exists() or not (path.suffix or "/" in word or "\\" in word):
+        return None
+    from editor.document.project import SUFFIX
+
+    kind = "project" if path.suffix.lower() == SUFFIX else "video"
+    return f"The {kind} {word} does not exist; check the path."
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -567,7 +584,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         commands = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()
-        if not argv or (argv[0] not in commands and not argv[0].startswith("-") and Path(argv[0]).exists()):
+        if argv and argv[0] not in commands and not argv[0].startswith("-"):
+            # `main.py clip.mp4` opens the editor on the clip; a mistyped path is not a command.
+            if Path(argv[0]).exists():
+                return open_editor(argv)
+            missing = _missing_path(argv[0])
+            if missing is not None:
+                from editor.errors import MediaError
+
+                raise MediaError(missing)
+        if not argv:
             return open_editor(argv)
         args = parser.parse_args(argv)
         if args.command is None:

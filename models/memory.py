@@ -119,6 +119,18 @@ def estimate(width: int, height: int, subvideo_length: int = 80, fp16: bool = Fa
     return estimate_gib(width, height, subvideo_length, fp16) * GiB
 
 
+#: The share of the free memory a run plans to use; the rest is kept in reserve for the
+#: allocator's fragmentation, other processes and the estimate's error (up to 7 % on the table).
+SAFETY = 0.85
+
+
+def budget_text(free_bytes: float, safety: float = SAFETY) -> str:
+    """'20.2 GiB is free and a run keeps 15 % of it in reserve, so 17.2 GiB is usable'."""
+    reserve = round((1.0 - safety) * 100)
+    return (f"{free_bytes / GiB:.1f} GiB is free and a run keeps {reserve} % of it in reserve, "
+            f"so {safety * free_bytes / GiB:.1f} GiB is usable")
+
+
 @dataclass(frozen=True)
 class Plan:
     """The sub-video length to use and whether it fits; ``suggestion`` is one sentence for the user."""
@@ -135,12 +147,12 @@ def plan(
     free_bytes: int,
     fp16: bool,
     max_subvideo: int = 80,
-    safety: float = 0.85,
+    safety: float = SAFETY,
     min_subvideo: int = 10,
 ) -> Plan:
     """The largest sub-video length in [min_subvideo, max_subvideo] whose estimate fits
-    ``safety * free_bytes``; when even ``min_subvideo`` does not fit, that length with
-    ``fits=False`` and a suggestion."""
+    ``safety * free_bytes`` (the rest is kept in reserve, and the suggestion says so); when
+    even ``min_subvideo`` does not fit, that length with ``fits=False`` and a suggestion."""
     if not 0 < safety <= 1:
         raise ValueError(f"safety must be in (0, 1], got {safety}")
     min_subvideo = max(1, min(min_subvideo, max_subvideo))
@@ -157,8 +169,8 @@ def plan(
         if length == max_subvideo:
             text = f"{size} fits with sub-videos of {length} frames (~{est / GiB:.1f} GiB)."
         else:
-            text = (f"Sub-videos shortened to {length} frames so that {size} fits in "
-                    f"{free_bytes / GiB:.1f} GiB free (~{est / GiB:.1f} GiB).")
+            text = (f"Sub-videos shortened to {length} frames so that {size} fits "
+                    f"(~{est / GiB:.1f} GiB; {budget_text(free_bytes, safety)}).")
         return Plan(length, est, True, text)
     est = estimate(width, height, min_subvideo, fp16)
     hints = ["lower the resolution (--resize-ratio)"]
@@ -166,5 +178,5 @@ def plan(
         hints.append("use fp16 on a CUDA GPU")
     hints.append("use a device with more memory")
     return Plan(min_subvideo, est, False,
-                f"{size} needs ~{est / GiB:.1f} GiB even with sub-videos of {min_subvideo} frames "
-                f"but only {free_bytes / GiB:.1f} GiB is free: {', or '.join(hints)}.")
+                f"{size} needs ~{est / GiB:.1f} GiB even with sub-videos of {min_subvideo} frames; "
+                f"{budget_text(free_bytes, safety)}: {', or '.join(hints)}.")
