@@ -8,7 +8,7 @@ Public API in the style of the Hugging Face port::
 
 from .config import ProPainterConfig
 from .errors import Cancelled, DeviceError, InputError, ProPainterError, WeightsError
-from .events import Engine, FramesReady, Progress
+from .events import Engine, FramesReady, Progress, Sample
 from .modeling import ProPainterForImageInPainting, ProPainterForImageOutPainting, ProPainterModel, ProPainterOutput
 from .pipeline import ProPainterEngine, ProPainterPipeline
 from .processor import ProPainterImageProcessor
@@ -16,5 +16,5 @@ from .processor import ProPainterImageProcessor
 __all__ = [
     "Cancelled", "DeviceError", "Engine", "FramesReady", "InputError", "ProPainterConfig", "ProPainterEngine",
     "ProPainterError", "ProPainterForImageInPainting", "ProPainterForImageOutPainting", "ProPainterImageProcessor",
-    "ProPainterModel", "ProPainterOutput", "ProPainterPipeline", "Progress", "WeightsError",
+    "ProPainterModel", "ProPainterOutput", "ProPainterPipeline", "Progress", "Sample", "WeightsError",
 ]

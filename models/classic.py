@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from .errors import Cancelled, InputError
-from .events import CancelCheck, Event, FramesReady, Progress
+from .events import CancelCheck, Event, FramesReady, Progress, Sample, samples_of
 
 _PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -340,6 +340,10 @@ class ClassicEngine:
         cancel: CancelCheck | None = None,
         flow_masks: Iterable[np.ndarray] | None = None,
     ) -> Iterator[Event]:
+        """:meth:`run` over separate iterables of frames, masks and optional flow masks."""
+        return self.run(samples_of(frames, masks, flow_masks), num_frames, cancel)
+
+    def run(self, samples: Iterable[Sample], num_frames: int, cancel: CancelCheck | None = None) -> Iterator[Event]:
         """Yield ``Progress`` and ``FramesReady`` events; frames come out in order.
 
         Raises:
@@ -351,7 +355,7 @@ class ClassicEngine:
         cfg = self.config
         radius = cfg.neighbor_radius
         window = _Window(cfg, num_frames)
-        reader = _read(frames, masks, flow_masks, num_frames)
+        reader = _read(samples, num_frames)
         read = 0
         previous: tuple[np.ndarray, np.ndarray] | None = None  # last output and its reliable pixels
         chunk: list[np.ndarray] = []
@@ -459,26 +463,17 @@ class ClassicEngine:
         weight[todo[usable]] = 1.0
 
 
-def _read(
-    frames: Iterable[np.ndarray],
-    masks: Iterable[np.ndarray],
-    flow_masks: Iterable[np.ndarray] | None,
-    num_frames: int,
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+def _read(samples: Iterable[Sample], num_frames: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """Checked (frame, mask, flow_mask) triples, pulled one at a time."""
-    frame_it, mask_it = iter(frames), iter(masks)
-    flow_it = iter(flow_masks) if flow_masks is not None else None
+    it = iter(samples)
     size: tuple[int, int] | None = None
     for index in range(num_frames):
-        frame = next(frame_it, None)
-        mask = next(mask_it, None)
-        flow_mask = next(flow_it, None) if flow_it is not None else None
-        if frame is None:
+        sample = next(it, None)
+        if sample is None:
             raise InputError(f"the clip gave only {index} frames but num_frames is {num_frames}")
+        frame, mask, flow_mask = sample
         if mask is None:
-            raise InputError(f"there are only {index} masks for {num_frames} frames: give one mask per frame")
-        if flow_it is not None and flow_mask is None:
-            raise InputError(f"there are only {index} flow masks for {num_frames} frames: give one per frame")
+            raise InputError(f"frame {index} has no mask: give one mask per frame")
         frame = np.asarray(frame)
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise InputError(

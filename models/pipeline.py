@@ -29,10 +29,10 @@ import torch
 from .config import ProPainterConfig
 from .device import run_split, trim_heap
 from .errors import Cancelled, InputError
-from .events import Event, FramesReady, Progress
+from .events import Event, FramesReady, Progress, Sample, samples_of
 from .flow_completion import RecurrentFlowCompleteNet
 from .plan import ClipPlan
-from .processor import FrameGeometry, ProPainterImageProcessor, dilate, iter_pairs, resize_mask, to_binary_mask, to_uint8_frame
+from .processor import FrameGeometry, ProPainterImageProcessor, dilate, resize_mask, to_binary_mask, to_uint8_frame
 from .propagation import StepFlow, propagate_frames
 from .propainter import InpaintGenerator
 from .raft import RAFT, flow_pairs
@@ -126,10 +126,9 @@ class _FrameStore(_Store):
 class _Source:
     """Pulls frames and masks from the caller's iterators as stages need them."""
 
-    def __init__(self, pairs: Iterator[tuple[Any, Any]], flow_masks: Iterator[Any] | None, num_frames: int,
+    def __init__(self, samples: Iterator[Sample], num_frames: int,
                  processor: ProPainterImageProcessor, device: torch.device, dtype: torch.dtype) -> None:
-        self.pairs = pairs
-        self.flow_masks = flow_masks
+        self.samples = samples
         self.num_frames = num_frames
         self.processor = processor
         self.device, self.dtype = device, dtype
@@ -152,17 +151,17 @@ class _Source:
         while self.loaded <= upto:
             i = self.loaded
             try:
-                frame, mask = next(self.pairs)
+                frame, mask, flow_mask = next(self.samples)
             except StopIteration:
                 raise InputError(f"the clip ended after {i} frames but {self.num_frames} were announced") from None
             frame = to_uint8_frame(frame, f"frame {i}")
             if self.geom is None:
                 self.geom = self.processor.geometry(frame.shape[1], frame.shape[0])
             ori = self.processor.prepare_frame(frame, self.geom)
-            if self.flow_masks is not None:
+            if flow_mask is not None:
                 # Explicit masks (e.g. an outpainting canvas): used as given, not dilated.
                 md = resize_mask(to_binary_mask(mask, f"mask {i}"), self.geom.proc_size)
-                fm = resize_mask(to_binary_mask(next(self.flow_masks), f"flow mask {i}"), self.geom.proc_size)
+                fm = resize_mask(to_binary_mask(flow_mask, f"flow mask {i}"), self.geom.proc_size)
             else:
                 fm, md = self.processor.prepare_mask(mask, self.geom)
             self.ori[i] = ori
@@ -233,16 +232,22 @@ class ProPainterPipeline:
         """
         if masks is None and self.config.mode != "video_outpainting":
             raise InputError("inpainting needs masks: give one mask per frame")
-        return self.stream_pairs(iter_pairs(frames, masks), num_frames, cancel, flow_masks)
+        return self.stream_samples(samples_of(frames, masks, flow_masks), num_frames, cancel)
 
     def stream_pairs(self, pairs: Iterable[tuple[Any, Any]], num_frames: int, cancel: Callable[[], bool] | None = None,
                      flow_masks: Iterable[Any] | None = None) -> Iterator[Event]:
         """Like :meth:`stream`, with (frame, mask) pairs."""
+        flows = iter(flow_masks) if flow_masks is not None else None
+        samples = (Sample(f, m, None if flows is None else next(flows)) for f, m in pairs)
+        return self.stream_samples(samples, num_frames, cancel)
+
+    def stream_samples(self, samples: Iterable[Sample], num_frames: int,
+                       cancel: Callable[[], bool] | None = None) -> Iterator[Event]:
+        """Like :meth:`stream`, with one stream of :class:`Sample` (frame, mask, flow mask)."""
         if num_frames < 1:
             raise InputError("the clip has no frames")
         self.times = StageTimes()
-        source = _Source(iter(pairs), iter(flow_masks) if flow_masks is not None else None,
-                         num_frames, self.processor, self.device, self.dtype)
+        source = _Source(iter(samples), num_frames, self.processor, self.device, self.dtype)
         self.last_source = source
         start, length = 0, self.config.subvideo_length
         retries = self.config.oom_retries
@@ -534,18 +539,23 @@ class ProPainterEngine:
 
     def process(self, frames: Iterable[np.ndarray], masks: Iterable[np.ndarray], num_frames: int,
                 cancel: Callable[[], bool] | None = None, flow_masks: Iterable[np.ndarray] | None = None) -> Iterator[Event]:
+        """:meth:`run` over separate iterables of frames, masks and optional flow masks."""
+        return self.run(samples_of(frames, masks, flow_masks), num_frames, cancel)
+
+    def run(self, samples: Iterable[Sample], num_frames: int, cancel: Callable[[], bool] | None = None) -> Iterator[Event]:
+        """Yield progress and finished frames (see :class:`models.events.Engine`)."""
         # The sources of frames not yet finished, to paste the fill into (bounded by the
         # pipeline's window, since frames come out in order).
         pending: deque[tuple[np.ndarray, np.ndarray]] = deque()
-        grow = 1 if flow_masks is not None else self.config.mask_dilation + 1
 
-        def pairs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-            for i, (f, m) in enumerate(zip(frames, masks)):
+        def checked() -> Iterator[Sample]:
+            for i, (f, m, fm) in enumerate(samples):
                 f = to_uint8_frame(f, f"frame {i}")
+                grow = 1 if fm is not None else self.config.mask_dilation + 1
                 pending.append((f, dilate(to_binary_mask(m, f"mask {i}"), grow)))
-                yield f, m
+                yield Sample(f, m, fm)
 
-        for ev in self.pipeline.stream_pairs(pairs(), num_frames, cancel, flow_masks):
+        for ev in self.pipeline.stream_samples(checked(), num_frames, cancel):
             if isinstance(ev, FramesReady):
                 out = []
                 for frame in ev.frames:

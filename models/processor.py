@@ -206,12 +206,3 @@ def _as_mask_sets(masks: Any, n: int) -> list[list[Any] | None]:
     if n > 1 and len(masks) == n and isinstance(masks[0], (list, tuple)):
         return [list(m) for m in masks]
     return [masks] * n
-
-
-def iter_pairs(frames: Iterable[Any], masks: Iterable[Any] | None) -> Iterable[tuple[Any, Any]]:
-    """Zip frames with masks; ``masks`` None yields (frame, None)."""
-    if masks is None:
-        for f in frames:
-            yield f, None
-    else:
-        yield from zip(frames, masks)

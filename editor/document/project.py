@@ -51,6 +51,9 @@ class ProjectData:
     settings: dict[str, Any] = field(default_factory=dict)
     expansion: dict[str, Any] | None = None
     objects: list[SavedObject] = field(default_factory=list)
+    #: the runs' frames in the editor's cache: {"folder": name, "fresh_runs": [run ids whose
+    #: frames were computed from these masks]}; None = no result
+    result: dict[str, Any] | None = None
 
 
 def save_project(path: str | os.PathLike, data: ProjectData) -> None:
@@ -67,6 +70,7 @@ def save_project(path: str | os.PathLike, data: ProjectData) -> None:
         "out_point": data.out_point,
         "settings": data.settings,
         "expansion": data.expansion,
+        "result": data.result,
         "objects": [{"id": o.track_id, "keyframes": list(o.keyframes), "flags": {str(f): r for f, r in o.flags.items()}}
                     for o in data.objects],
     }
@@ -121,6 +125,7 @@ def load_project(path: str | os.PathLike) -> ProjectData:
             masks=masks,
             settings=dict(meta.get("settings") or {}),
             expansion=meta.get("expansion"),
+            result=meta.get("result") if isinstance(meta.get("result"), dict) else None,
             objects=_load_objects(meta.get("objects") or [], objects_raw, int(meta["height"]), int(meta["width"])),
         )
     except (KeyError, TypeError, ValueError, OSError):

@@ -1,47 +1,287 @@
-"""Finished frames from runs, each tagged with the mask revision it was computed from. No Qt.
+"""A run's finished frames on disk, and the window's view of them. No Qt.
 
+The editor's runs write what they compute into a :class:`ResultFolder` in the editor's cache:
+one lossless PNG per frame (``000123.png``), each written under a temporary name and renamed,
+so a crash leaves every finished frame readable, plus ``result.json``: which run wrote which
+frames and with which settings. Previews and Export read the frames back from there, so the
+memory a result takes does not grow with the clip, and a result survives a crash and a reopen.
+
+:class:`ResultStore` is the window's view: frame -> the mask revision its run started from.
 A result whose revision is older than the document's current one is *stale*: the masks
-changed after the job took its snapshot. Stale results stay visible (marked) until a new
-run replaces them.
+changed after the run took its snapshot. Stale results stay visible (marked) until a new run
+replaces them. Revisions live only in memory; across a save and a reopen a project records
+which runs were fresh (:meth:`ResultStore.fresh_runs`).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
 import numpy as np
+
+MANIFEST = "result.json"
+FORMAT = "propainter-editor-result"
+
+
+def new_result_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def spans(frames: list[int]) -> list[tuple[int, int]]:
+    """Sorted frame numbers as (start, stop) spans, stop exclusive: [1, 2, 3, 7] -> [(1, 4), (7, 8)]."""
+    out: list[tuple[int, int]] = []
+    for f in sorted(frames):
+        if out and out[-1][1] == f:
+            out[-1] = (out[-1][0], f + 1)
+        else:
+            out.append((f, f + 1))
+    return out
+
+
+def describe_spans(frames: list[int], limit: int = 4) -> str:
+    """'12-40, 55, 60-99' (1-based like the timeline's labels), '... and N more' past ``limit``."""
+    parts = [f"{a + 1}" if b - a == 1 else f"{a + 1}-{b}" for a, b in spans(frames)]
+    if len(parts) > limit:
+        return ", ".join(parts[:limit]) + f" and {len(parts) - limit} more"
+    return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One run recorded in a result folder: its id, the frames it was asked to process
+    (``frame_range``, stop exclusive) and a key of everything that decides its frames apart
+    from the masks (engine settings, canvas), to tell whether a new run may continue it."""
+
+    run_id: str
+    frame_range: tuple[int, int]
+    key: str
+
+
+class ResultFolder:
+    """Frames of runs over one clip, on disk (thread-safe: a run writes while the GUI reads).
+
+    Also the sink :func:`editor.jobs.run_job` writes an editor run into: ``begin(run)``,
+    ``put(index, frame)`` for every processed frame, ``flush()`` after each chunk,
+    ``close()``/``abort()`` at the end (both keep what was written: finished frames are the
+    point of a result).
+    """
+
+    #: run_job gives this sink only the frames it processed, not the ones it copies.
+    wants_untouched = False
+    audio_copied: tuple[bool, ...] = ()
+
+    def __init__(self, folder: str | os.PathLike, clip: str, size: tuple[int, int]) -> None:
+        self.folder = Path(folder)
+        self.clip = str(clip)
+        self.size = (int(size[0]), int(size[1]))
+        self._lock = threading.Lock()
+        self._runs: dict[str, RunInfo] = {}
+        self._owner: dict[int, str] = {}  # frame -> run id that wrote its file
+        self._current: RunInfo | None = None
+
+    # ---- opening -----------------------------------------------------------------------------
+    @classmethod
+    def create(cls, folder: str | os.PathLike, clip: str, size: tuple[int, int]) -> "ResultFolder":
+        res = cls(folder, clip, size)
+        res.folder.mkdir(parents=True, exist_ok=True)
+        res._save_manifest()
+        return res
+
+    @classmethod
+    def open(cls, folder: str | os.PathLike) -> "ResultFolder | None":
+        """The result in ``folder``, or None when there is none (or it cannot be read).
+        Frames listed in the manifest whose file is missing are dropped; frames a crash wrote
+        after the last manifest update are not listed and are not used."""
+        folder = Path(folder)
+        try:
+            meta = json.loads((folder / MANIFEST).read_text())
+            if meta.get("format") != FORMAT:
+                return None
+            res = cls(folder, str(meta["clip"]), (int(meta["width"]), int(meta["height"])))
+            for run_id, r in meta.get("runs", {}).items():
+                res._runs[run_id] = RunInfo(run_id, (int(r["range"][0]), int(r["range"][1])), str(r["key"]))
+            for a, b, run_id in meta.get("frames", []):
+                if run_id in res._runs:
+                    for f in range(int(a), int(b)):
+                        res._owner[f] = run_id
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return None
+        present = {int(p.stem) for p in folder.glob("[0-9]*.png") if p.stem.isdigit()}
+        res._owner = {f: r for f, r in res._owner.items() if f in present}
+        return res
+
+    # ---- the sink a run writes into ------------------------------------------------------------
+    def begin(self, run: RunInfo) -> None:
+        with self._lock:
+            self._runs[run.run_id] = run
+            self._current = run
+        self._save_manifest()
+
+    def put(self, index: int, frame: np.ndarray) -> None:
+        """Write frame ``index`` (HxWx3 uint8 RGB) losslessly, atomically."""
+        assert self._current is not None, "begin() a run first"
+        frame = np.asarray(frame)
+        h, w = frame.shape[:2]
+        if (w, h) != self.size:
+            raise ValueError(f"result frame {index} is {w}x{h}, the result is {self.size[0]}x{self.size[1]}")
+        ok, data = cv2.imencode(".png", np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        if not ok:
+            raise OSError(f"cannot encode result frame {index}")
+        path = self.path(index)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(data.tobytes())
+        os.replace(tmp, path)
+        with self._lock:
+            self._owner[index] = self._current.run_id
+
+    def flush(self) -> None:
+        self._save_manifest()
+
+    def close(self) -> None:
+        self._save_manifest()
+        self._current = None
+
+    def abort(self) -> None:
+        self.close()
+
+    # ---- reading ----------------------------------------------------------------------------
+    def path(self, index: int) -> Path:
+        return self.folder / f"{index:06d}.png"
+
+    def read(self, index: int) -> np.ndarray | None:
+        """Frame ``index`` as HxWx3 uint8 RGB, or None when no run wrote it."""
+        with self._lock:
+            if index not in self._owner:
+                return None
+        img = cv2.imread(str(self.path(index)), cv2.IMREAD_COLOR)
+        if img is None:
+            return None
+        return np.ascontiguousarray(img[..., ::-1])
+
+    def owners(self) -> dict[int, str]:
+        """frame -> id of the run that wrote it."""
+        with self._lock:
+            return dict(self._owner)
+
+    def run(self, run_id: str) -> RunInfo | None:
+        with self._lock:
+            return self._runs.get(run_id)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    # ---- internals --------------------------------------------------------------------------
+    def _save_manifest(self) -> None:
+        with self._lock:
+            by_run: dict[str, list[int]] = {}
+            for f, r in self._owner.items():
+                by_run.setdefault(r, []).append(f)
+            used = set(by_run) | ({self._current.run_id} if self._current else set())
+            meta: dict[str, Any] = {
+                "format": FORMAT,
+                "clip": self.clip,
+                "width": self.size[0],
+                "height": self.size[1],
+                "runs": {r.run_id: {"range": list(r.frame_range), "key": r.key}
+                         for r in self._runs.values() if r.run_id in used},
+                "frames": [[a, b, r] for r, fs in by_run.items() for a, b in spans(fs)],
+            }
+        fd, tmp = tempfile.mkstemp(prefix=".result.", suffix=".tmp", dir=self.folder)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(meta, fh)
+        os.replace(tmp, self.folder / MANIFEST)
 
 
 class ResultStore:
-    """frame -> (HxWx3 uint8 RGB result, revision)."""
+    """The window's view of its result folder: frame -> (HxWx3 uint8 RGB, revision), read from
+    disk on demand with a few frames kept decoded for stepping back and forth."""
+
+    CACHED = 6
 
     def __init__(self) -> None:
-        self._frames: dict[int, tuple[np.ndarray, int]] = {}
+        self.folder: ResultFolder | None = None
+        self._run_revision: dict[str, int] = {}
+        self._decoded: OrderedDict[int, np.ndarray] = OrderedDict()
 
-    def put(self, start: int, frames: list[np.ndarray], revision: int) -> None:
-        for k, frame in enumerate(frames):
-            frame = np.asarray(frame)
-            frame.setflags(write=False)
-            self._frames[start + k] = (frame, revision)
+    # ---- binding ------------------------------------------------------------------------------
+    def attach(self, folder: ResultFolder | None, fresh_runs: list[str] = (), revision: int = 0) -> None:
+        """Show ``folder``'s frames: those of ``fresh_runs`` as computed from ``revision``, the
+        rest stale."""
+        self.folder = folder
+        self._decoded.clear()
+        self._run_revision = {r: revision for r in fresh_runs}
+
+    def run_started(self, run_id: str, revision: int) -> None:
+        self._run_revision[run_id] = revision
+
+    def frames_written(self, start: int, count: int) -> None:
+        """A run wrote frames ``start .. start + count - 1`` (drop what was decoded of them)."""
+        for f in range(start, start + count):
+            self._decoded.pop(f, None)
+
+    # ---- reading --------------------------------------------------------------------------------
+    def revision_of(self, frame: int) -> int | None:
+        if self.folder is None:
+            return None
+        run = self.folder.owners().get(frame)
+        return None if run is None else self._run_revision.get(run, -1)
 
     def get(self, frame: int) -> tuple[np.ndarray, int] | None:
-        return self._frames.get(frame)
+        rev = self.revision_of(frame)
+        if rev is None:
+            return None
+        img = self.frame(frame)
+        return None if img is None else (img, rev)
 
     def frame(self, frame: int) -> np.ndarray | None:
-        item = self._frames.get(frame)
-        return None if item is None else item[0]
+        if self.folder is None:
+            return None
+        img = self._decoded.get(frame)
+        if img is None:
+            img = self.folder.read(frame)
+            if img is None:
+                return None
+            img.setflags(write=False)
+            self._decoded[frame] = img
+            while len(self._decoded) > self.CACHED:
+                self._decoded.popitem(last=False)
+        else:
+            self._decoded.move_to_end(frame)
+        return img
 
     def is_stale(self, frame: int, revision: int) -> bool:
-        item = self._frames.get(frame)
-        return item is not None and item[1] != revision
+        rev = self.revision_of(frame)
+        return rev is not None and rev != revision
 
     def status(self, revision: int) -> dict[int, bool]:
         """frame -> True when fresh (computed from ``revision``), False when stale."""
-        return {f: r == revision for f, (_, r) in self._frames.items()}
+        if self.folder is None:
+            return {}
+        return {f: self._run_revision.get(r, -1) == revision for f, r in self.folder.owners().items()}
+
+    def fresh_runs(self, revision: int) -> list[str]:
+        """Ids of the runs computed from ``revision`` (what a saved project records)."""
+        return sorted(r for r, rev in self._run_revision.items() if rev == revision)
+
+    def fresh_frames(self, revision: int) -> list[int]:
+        return sorted(f for f, fresh in self.status(revision).items() if fresh)
 
     def frames(self) -> list[int]:
-        return sorted(self._frames)
+        return sorted(self.folder.owners()) if self.folder is not None else []
 
     def clear(self) -> None:
-        self._frames.clear()
+        self.attach(None)
 
     def __len__(self) -> int:
-        return len(self._frames)
+        return len(self.folder.owners()) if self.folder is not None else 0

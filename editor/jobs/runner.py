@@ -16,9 +16,14 @@ events when the job has no output (a preview run) (no Qt).
 - progress (:class:`JobProgress`, with an ETA from :class:`Eta`) and every finished chunk
   (:class:`JobChunk`, for previews) go to ``on_event``; ``cancel`` is polled between chunks
   and a cancelled job leaves nothing under the output name;
-- **preview runs**: a job with ``out=None`` writes nothing; its frames reach ``on_event`` only.
+- it always writes: the CLI into the user's file (every frame, in order, renamed into place
+  when complete), the editor into a :class:`editor.document.results.ResultFolder` (only the
+  processed frames, each kept as soon as it is finished, so a cancel or a crash keeps them and
+  a later run can continue after them: ``Job.resume_from``).
 
-The CLI and the editor's worker thread run this same code.
+:func:`plan_job` decides everything before a frame is decoded; :class:`Compositor` is the one
+place that places, crops, resizes and pastes; :func:`run_job` is the loop between them. The
+CLI and the editor's worker thread run this same code.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import itertools
 import math
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,10 +44,14 @@ import numpy as np
 from editor.errors import MediaError, OutputError
 from models.canvas import Canvas
 from models.errors import Cancelled, DeviceError, InputError
-from models.events import CancelCheck, Engine, FramesReady, Progress
+from models.events import CancelCheck, Engine, FramesReady, Progress, Sample
 
 #: Smallest frame side an engine is given (ProPainter's encoder downsamples by 8, twice).
 MIN_SIDE = 64
+
+#: A run that continues an earlier one feeds the engine up to this many finished frames
+#: before the first new one, as context (their output is not written again).
+RESUME_CONTEXT = 10
 
 #: Codec picked from the output name when the settings do not name one.
 _CODEC_FOR_SUFFIX = {".webm": "vp9", ".mov": "h264", ".mkv": "h264", ".mp4": "h264",
@@ -121,8 +131,10 @@ class Job:
 
     Attributes:
         clip: input video file or folder of frames.
-        out: output file, or folder for PNG frames; ``None`` writes nothing: the frames
-            reach the event callback only (the editor's preview runs).
+        out: output file, or folder for PNG frames (every frame of the clip); or a result
+            folder (anything with ``begin/put/flush/close/abort`` and ``wants_untouched``
+            False, e.g. :class:`editor.document.results.ResultFolder`: only the processed
+            frames, each kept as it is finished).
         masks: see :data:`MaskInput`; ignored (may be None) when ``canvas`` is given.
         engine: anything following :class:`models.events.Engine`.
         frame_range: (start, stop) frames to process, stop exclusive; ``None`` = the clip.
@@ -130,15 +142,20 @@ class Job:
         settings: :class:`JobSettings`.
         canvas: outpainting: every frame is placed on this canvas and its new border filled
             (the whole clip is processed; the output has the canvas size).
+        resume_from: a run into a result folder that continues an earlier one: frames of the
+            range before this one are finished already and are not written again.
+        run: what the result folder records about this run (``ResultFolder.begin``).
     """
 
     clip: str | os.PathLike
-    out: str | os.PathLike | None
+    out: Any
     masks: MaskInput
     engine: Engine
     frame_range: tuple[int, int] | None = None
     settings: JobSettings = field(default_factory=JobSettings)
     canvas: Canvas | None = None
+    resume_from: int | None = None
+    run: Any = None
 
 
 @dataclass(frozen=True)
@@ -390,6 +407,197 @@ def _pick_codec(out: Path, codec: str | None) -> str:
     return known
 
 
+@dataclass
+class JobPlan:
+    """What :func:`run_job` will do, decided before any frame is decoded.
+
+    ``start``/``stop``: the frames the engine processes (stop exclusive); ``first_out``: the
+    first of them written (a resumed run feeds the engine a few frames before it as context
+    and drops their output); ``region``: the processed area (x0, y0, x1, y1) of the output
+    frame, ``crop`` the same when it is smaller than the frame; ``psize``: the engine's
+    (width, height) when it is not the region's size.
+    """
+
+    clip: Path
+    num_frames: int
+    size: tuple[int, int]
+    out_size: tuple[int, int]
+    start: int
+    stop: int
+    first_out: int
+    canvas: Canvas | None
+    masks: _Masks
+    flow_mask: np.ndarray | None
+    passthrough: bool
+    region: tuple[int, int, int, int]
+    crop: tuple[int, int, int, int] | None
+    psize: tuple[int, int] | None
+    dilation: int
+
+
+def plan_job(job: Job, info: Any, notes: list[str]) -> JobPlan:
+    """Check ``job`` against the clip's ``info`` and decide ranges, region and sizes."""
+    settings = job.settings
+    clip = Path(job.clip).expanduser()
+    n, w, h = info.num_frames, info.width, info.height
+    if n < 1:
+        raise MediaError(f"{clip} has no frames; choose another clip.")
+    if min(w, h) < MIN_SIDE:
+        raise InputError(
+            f"The frames of {clip} are {w}x{h}, smaller than {MIN_SIDE} pixels on a side; upscale the clip first."
+        )
+    canvas = job.canvas
+    flow_mask = None
+    crop = None
+    passthrough = False
+    if canvas is not None:
+        if (canvas.src_width, canvas.src_height) != (w, h):
+            raise InputError(
+                f"the canvas was planned for {canvas.src_width}x{canvas.src_height} but {clip} "
+                f"is {w}x{h}: plan it for this clip"
+            )
+        if job.frame_range not in (None, (0, n)):
+            raise InputError("outpainting expands every frame: drop the frame range")
+        start, stop = 0, n
+        out_w, out_h = canvas.width, canvas.height
+        flow_mask, canvas_mask = canvas.masks()
+        masks = _Masks(canvas_mask, n, (out_w, out_h), notes)
+    else:
+        start, stop = job.frame_range if job.frame_range is not None else (0, n)
+        stop = n if stop is None else stop
+        if not (0 <= start < stop <= n):
+            raise InputError(
+                f"the range {start}:{stop} is outside {clip}, which has {n} frames: "
+                f"give START:STOP with 0 <= START < STOP <= {n}"
+            )
+        out_w, out_h = w, h
+        masks = _Masks(job.masks, n, (w, h), notes)
+        union = _union(masks, start, stop)
+        if not union.any():
+            passthrough = True
+            notes.append(f"The masks are empty for frames {start}..{stop - 1}: the frames pass through untouched.")
+        elif union.all() and all(masks.mask(i).all() for i in range(start, stop)):
+            raise InputError(
+                "the mask covers every pixel of every frame, so nothing is left to fill from: "
+                "mask only what should be removed"
+            )
+        elif settings.crop and settings.process_size is None:  # an explicit size means the whole frame
+            x0, y0, x1, y1 = box = crop_box(union, settings.crop_padding)
+            if (x1 - x0) * (y1 - y0) < settings.crop_fraction * w * h:
+                crop = box
+                notes.append(f"Processing only the {x1 - x0}x{y1 - y0} region at ({x0}, {y0}) around the masks.")
+    region = crop or (0, 0, out_w, out_h)
+    rw, rh = region[2] - region[0], region[3] - region[1]
+    psize = None if passthrough else processing_size(rw, rh, settings, whole_frame=crop is None)
+    if psize is not None:
+        notes.append(f"The engine runs at {psize[0]}x{psize[1]}; the fill is pasted at {rw}x{rh}.")
+    dilation = settings.composite_dilation
+    if dilation is None:
+        dilation = 4 if psize is None else max(4, int(math.ceil(4 * rw / psize[0])) - settings.feather)
+    first_out = start
+    if job.resume_from is not None and not passthrough:
+        if not start <= job.resume_from < stop:
+            raise InputError(f"a run of frames {start}..{stop - 1} cannot continue from frame {job.resume_from}")
+        first_out = job.resume_from
+        context = min(first_out - start, RESUME_CONTEXT)
+        start = first_out - context
+        notes.append(f"Continuing from frame {first_out}: frames {job.frame_range[0] if job.frame_range else 0}.."
+                     f"{first_out - 1} are already finished.")
+    return JobPlan(clip, n, (w, h), (out_w, out_h), start, stop, first_out, canvas, masks, flow_mask,
+                   passthrough, region, crop, psize, max(dilation, 0))
+
+
+class Compositor:
+    """The one way between a full source frame and the engine, and back.
+
+    :meth:`sample` places the frame on the outpainting canvas, cuts the processed region and
+    resizes it (frame, mask and flow mask) to the engine's size; the full frame and mask wait
+    in a queue (frames come back in order) until :meth:`paste` puts the engine's fill back:
+    as it is at full size, upscaled and pasted inside the grown, feathered mask at a reduced
+    size. Pixels outside what the engine may change stay the source's exactly, and when
+    outpainting every original pixel comes out as it went in.
+    """
+
+    def __init__(self, plan: JobPlan, feather: int) -> None:
+        self.canvas = plan.canvas
+        self.region = plan.region
+        self.psize = plan.psize
+        self.dilation, self.feather = plan.dilation, feather
+        x0, y0, x1, y1 = self.region
+        fm = None if plan.flow_mask is None else plan.flow_mask[y0:y1, x0:x1]
+        self._flow_mask = None if fm is None else self._shrink_mask(fm)
+        self._pending: deque[tuple[np.ndarray, np.ndarray, np.ndarray]] = deque()
+
+    def place(self, frame: np.ndarray) -> np.ndarray:
+        """A source frame as the output has it untouched (on the canvas when expanding)."""
+        return self.canvas.place(frame) if self.canvas is not None else frame
+
+    def _shrink_mask(self, m: np.ndarray) -> np.ndarray:
+        if self.psize is None:
+            return np.ascontiguousarray(m)
+        return (cv2.resize(m.astype(np.float32), self.psize, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
+
+    def sample(self, frame: np.ndarray, mask: np.ndarray) -> Sample:
+        full = self.place(frame)
+        self._pending.append((frame, full, mask))
+        x0, y0, x1, y1 = self.region
+        f, m = full[y0:y1, x0:x1], mask[y0:y1, x0:x1]
+        if self.psize is not None:
+            f = cv2.resize(f, self.psize, interpolation=cv2.INTER_AREA)
+        return Sample(np.ascontiguousarray(f), self._shrink_mask(m), self._flow_mask)
+
+    def paste(self, fill: np.ndarray) -> np.ndarray:
+        """The output frame for the oldest sample: ``fill`` (the engine's output for it) put back."""
+        source, full, mask = self._pending.popleft()
+        x0, y0, x1, y1 = self.region
+        fill = np.asarray(fill)
+        if self.psize is None:
+            if fill.shape[:2] != (y1 - y0, x1 - x0):
+                raise RuntimeError(f"the engine returned a {fill.shape[1]}x{fill.shape[0]} frame for {x1 - x0}x{y1 - y0}")
+            if (x0, y0, x1, y1) == (0, 0, full.shape[1], full.shape[0]):
+                out = np.array(fill, dtype=np.uint8, copy=True)
+            else:
+                out = full.copy()
+                out[y0:y1, x0:x1] = fill
+        else:
+            up = cv2.resize(fill, (x1 - x0, y1 - y0), interpolation=cv2.INTER_CUBIC)
+            alpha = feather_alpha(mask[y0:y1, x0:x1], self.dilation, self.feather)
+            out = full.copy()
+            out[y0:y1, x0:x1] = composite(full[y0:y1, x0:x1], up, alpha)
+        if self.canvas is not None:
+            c = self.canvas
+            out[c.top:c.top + c.src_height, c.left:c.left + c.src_width] = source
+        return out
+
+
+class _FileSink:
+    """run_job's output as a video file or PNG folder (every frame, in order)."""
+
+    wants_untouched = True
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+
+    @property
+    def audio_copied(self) -> list[bool]:
+        return list(self.writer.audio_copied)
+
+    def begin(self, run: Any) -> None:
+        pass
+
+    def put(self, index: int, frame: np.ndarray) -> None:
+        self.writer.write(frame)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def abort(self) -> None:
+        self.writer.abort()
+
+
 def run_job(
     job: Job,
     on_event: Callable[[JobEvent], None] | None = None,
@@ -398,8 +606,9 @@ def run_job(
     """Run ``job`` to completion and return what it did.
 
     ``on_event`` receives :class:`JobProgress` and :class:`JobChunk` events on the calling
-    thread. ``cancel`` is polled between chunks; when it returns True the partial output is
-    deleted and :class:`models.errors.Cancelled` is raised.
+    thread. ``cancel`` is polled between chunks; when it returns True a file output is
+    deleted (a result folder keeps its finished frames) and :class:`models.errors.Cancelled`
+    is raised.
 
     Raises:
         MediaError/InputError: unreadable clip or masks, sizes that do not match, frames
@@ -413,221 +622,121 @@ def run_job(
     t_start = time.monotonic()
     settings = job.settings
     clip = Path(job.clip).expanduser()
-    out = None if job.out is None else Path(job.out).expanduser()
     emit = on_event or (lambda event: None)
     notes: list[str] = []
-
-    def note(text: str, stage: str, done: int, total: int) -> None:
-        notes.append(text)
-        emit(JobProgress(stage, done, total, text))
-
     if not clip.exists():
         raise MediaError(f"The video {clip} does not exist; check the path.")
-    if out is not None:
+    to_file = isinstance(job.out, (str, os.PathLike))
+    if to_file:
+        out = Path(job.out).expanduser()
         _check_paths(clip, out)
         codec = _pick_codec(out, settings.codec)
+    elif job.out is None or not hasattr(job.out, "put"):
+        raise OutputError("a job needs an output: a file name, a folder for PNG frames, or a result folder")
     with open_video(clip) as reader:
         info = reader.info
-        n, w, h = info.num_frames, info.width, info.height
-        if n < 1:
-            raise MediaError(f"{clip} has no frames; choose another clip.")
-        if min(w, h) < MIN_SIDE:
-            raise InputError(
-                f"The frames of {clip} are {w}x{h}, smaller than {MIN_SIDE} pixels on a side; "
-                "upscale the clip first."
-            )
-        canvas = job.canvas
-        if canvas is not None:
-            if (canvas.src_width, canvas.src_height) != (w, h):
-                raise InputError(
-                    f"the canvas was planned for {canvas.src_width}x{canvas.src_height} but {clip} "
-                    f"is {w}x{h}: plan it for this clip"
-                )
-            start, stop = 0, n
-            if job.frame_range not in (None, (0, n)):
-                raise InputError("outpainting expands every frame: drop the frame range")
-            out_w, out_h = canvas.width, canvas.height
-        else:
-            start, stop = job.frame_range if job.frame_range is not None else (0, n)
-            stop = n if stop is None else stop
-            if not (0 <= start < stop <= n):
-                raise InputError(
-                    f"the range {start}:{stop} is outside {clip}, which has {n} frames: "
-                    f"give START:STOP with 0 <= START < STOP <= {n}"
-                )
-            out_w, out_h = w, h
-
-        # Masks, their union over the range, and what the engine will see.
-        passthrough = False
-        masks: _Masks | None = None
-        flow_mask_full: np.ndarray | None = None
-        region = (0, 0, out_w, out_h)  # x0, y0, x1, y1 of the processed area
-        crop = None
-        if canvas is not None:
-            flow_mask_full, canvas_mask = canvas.masks()
-            masks = _Masks(canvas_mask, n, (out_w, out_h), notes)
-            union = canvas_mask.astype(bool)
-        else:
-            masks = _Masks(job.masks, n, (w, h), notes)
-            for text in notes:
-                emit(JobProgress("masks", 0, n, text))
-            union = _union(masks, start, stop)
-            if not union.any():
-                passthrough = True
-                note(
-                    f"The masks are empty for frames {start}..{stop - 1}: the frames pass through untouched.",
-                    "copy", 0, n,
-                )
-            elif union.all() and all(masks.mask(i).all() for i in range(start, stop)):
-                raise InputError(
-                    "the mask covers every pixel of every frame, so nothing is left to fill from: "
-                    "mask only what should be removed"
-                )
-            elif settings.crop and settings.process_size is None:  # an explicit size means the whole frame
-                box = crop_box(union, settings.crop_padding)
-                x0, y0, x1, y1 = box
-                if (x1 - x0) * (y1 - y0) < settings.crop_fraction * w * h:
-                    crop = region = box
-                    notes.append(f"Processing only the {x1 - x0}x{y1 - y0} region at ({x0}, {y0}) around the masks.")
-        rw, rh = region[2] - region[0], region[3] - region[1]
-        psize = None if passthrough else processing_size(rw, rh, settings, whole_frame=crop is None)
-        if psize is not None:
-            notes.append(f"The engine runs at {psize[0]}x{psize[1]}; the fill is pasted at {rw}x{rh}.")
-        dilation = settings.composite_dilation
-        if dilation is None:
-            dilation = 4 if psize is None else max(4, int(math.ceil(4 * rw / psize[0])) - settings.feather)
-            dilation = max(dilation, 0)
-
-        if out is None:
-            writer: VideoWriter | _NoWriter = _NoWriter()
-        else:
+        notes.extend(str(w) for w in getattr(reader, "warnings", []) or [])
+        plan = plan_job(job, info, notes)
+        for text in notes:
+            emit(JobProgress("masks", 0, plan.num_frames, text))
+        n, start, stop = plan.num_frames, plan.start, plan.stop
+        if to_file:
+            if job.resume_from is not None:
+                raise InputError("only a run into a result folder can continue an earlier one")
             audio_from = clip if settings.audio and not info.is_folder and info.audio else None
-            timestamps = None if info.is_folder else reader.timestamps
-            writer = VideoWriter(
-                out, out_w, out_h, info.fps, codec=codec, quality=settings.quality,
-                audio_from=audio_from, timestamps=timestamps, overwrite=settings.overwrite,
-            )
-        # The ETA counts engine frames only: copied frames cost next to nothing.
-        eta = Eta(n if passthrough else stop - start)
-        written = 0
-        stage = ("copy", 0, 0)
+            sink: Any = _FileSink(VideoWriter(
+                out, *plan.out_size, info.fps, codec=codec, quality=settings.quality, audio_from=audio_from,
+                timestamps=None if info.is_folder else reader.timestamps, overwrite=settings.overwrite,
+            ))
+        else:
+            sink = job.out
+        sink.begin(job.run)
+        comp = Compositor(plan, settings.feather)
+        # What is decoded: all of the clip for a file; the processed frames for a result folder.
+        first, last = (0, n) if sink.wants_untouched else (start, stop)
+        if plan.passthrough and not sink.wants_untouched:
+            first = last = start
+        eta = Eta(n if plan.passthrough else stop - plan.first_out)
+        state = {"written": 0, "stage": ("copy", 0, 0), "frames": 0}
+        out_total = n if sink.wants_untouched else (0 if plan.passthrough else stop - plan.first_out)
 
         def progress(message: str = "") -> None:
-            work = written if passthrough else written - start
-            left = eta.update(min(work, eta.total)) if work >= 0 else None
-            emit(JobProgress(stage[0], written, n, message, left, stage[1], stage[2]))
+            done = state["written"]
+            emit(JobProgress(state["stage"][0], done, out_total, message, eta.update(min(done, eta.total)),
+                             state["stage"][1], state["stage"][2]))
 
-        def cancelled() -> bool:
-            return cancel is not None and bool(cancel())
+        def write(index: int, frames: list[np.ndarray]) -> None:
+            for k, frame in enumerate(frames):
+                sink.put(index + k, frame)
+            state["written"] += len(frames)
+            sink.flush()
+            emit(JobChunk(index, frames))
+            progress()
+            if cancel is not None and cancel() and index + len(frames) < last:
+                raise Cancelled(f"cancelled after {state['written']} of {out_total} frames")
 
-        def copy_untouched(source: Iterable[np.ndarray], count: int) -> None:
-            """Write ``count`` frames outside the range as they are (placed on the canvas when
-            expanding), in preview chunks of 16."""
-            nonlocal written
-            chunk: list[np.ndarray] = []
-            for k, frame in enumerate(source):
-                if canvas is not None:
-                    frame = canvas.place(frame)
-                writer.write(frame)
-                chunk.append(frame)
-                written += 1
-                if len(chunk) == 16 or k == count - 1:
-                    emit(JobChunk(written - len(chunk), chunk))
-                    chunk = []
-                    progress()
-                    if cancelled() and written < n:
-                        raise Cancelled(f"cancelled after {written} of {n} frames; nothing was saved")
+        def copy_untouched(frames: Iterator[np.ndarray], index: int, count: int) -> None:
+            """Frames outside the range, as they are (on the canvas when expanding), 16 at a time."""
+            state["stage"] = ("copy", 0, count)
+            for at in range(index, index + count, 16):
+                write(at, [comp.place(f) for f in itertools.islice(frames, min(16, index + count - at))])
 
         try:
-            frames = reader.iter_frames(0, n)
-            # 1. frames before the range, untouched
-            stage = ("copy", 0, start)
-            copy_untouched(itertools.islice(frames, start), start)
-            # 2. the range, through the engine (or untouched when the masks are empty)
-            if passthrough:
-                stop = start  # the loop below copies the range with the rest
+            frames = reader.iter_frames(first, last)
+            copy_untouched(frames, first, start - first)
+            if plan.passthrough:
+                copy_untouched(frames, start, last - start)
             else:
-                pending: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-                x0, y0, x1, y1 = region
-
-                def engine_inputs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-                    for i, frame in enumerate(itertools.islice(frames, stop - start), start):
-                        full = canvas.place(frame) if canvas is not None else frame
-                        mask = masks.mask(i)
-                        pending[i] = (full, mask)
-                        f, m = full[y0:y1, x0:x1], mask[y0:y1, x0:x1]
-                        if psize is not None:
-                            f = cv2.resize(f, psize, interpolation=cv2.INTER_AREA)
-                            m = (cv2.resize(m.astype(np.float32), psize, interpolation=cv2.INTER_AREA) > 0)
-                            m = m.astype(np.uint8)
-                        yield np.ascontiguousarray(f), np.ascontiguousarray(m)
-
-                frame_source = _FrameMaskSplitter(engine_inputs())
-                kwargs: dict[str, Any] = {}
-                if flow_mask_full is not None:
-                    fm = flow_mask_full[y0:y1, x0:x1]
-                    if psize is not None:
-                        fm = (cv2.resize(fm.astype(np.float32), psize, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
-                    kwargs["flow_masks"] = itertools.repeat(fm, stop - start)
-                stage = ("starting", 0, stop - start)
+                samples = (comp.sample(f, plan.masks.mask(i))
+                           for i, f in enumerate(itertools.islice(frames, stop - start), start))
+                state["stage"] = ("starting", 0, stop - start)
                 progress(f"Running the {getattr(job.engine, 'name', 'engine')} engine on frames {start}..{stop - 1}.")
-                events = job.engine.process(
-                    frame_source.frames(), frame_source.masks(), stop - start, cancel=cancel, **kwargs
-                )
                 expected = start
-                for event in _out_of_memory_as_device_error(events, clip, region, psize):
+                events = job.engine.run(samples, stop - start, cancel=cancel)
+                for event in _out_of_memory_as_device_error(events, clip, plan.region, plan.psize):
                     if isinstance(event, Progress):
-                        stage = (event.stage, event.done, event.total)
+                        state["stage"] = (event.stage, event.done, event.total)
                         progress(event.message)
-                    elif isinstance(event, FramesReady):
-                        first = start + event.start
-                        if first != expected:
-                            raise RuntimeError(f"engine {job.engine!r} skipped to frame {first}, expected {expected}")
-                        done_frames = []
-                        for k, fill in enumerate(event.frames):
-                            i = first + k
-                            full, mask = pending.pop(i)
-                            result = _paste(full, mask, fill, region, psize, dilation, settings.feather)
-                            writer.write(result)
-                            done_frames.append(result)
-                            written += 1
-                        expected = first + len(event.frames)
-                        emit(JobChunk(first, done_frames))
-                        progress()
-                        if cancelled():
-                            raise Cancelled(f"cancelled after {written} of {n} frames; nothing was saved")
+                        continue
+                    if not isinstance(event, FramesReady):
+                        continue
+                    if start + event.start != expected:
+                        raise RuntimeError(f"engine {job.engine!r} skipped to frame {start + event.start}, expected {expected}")
+                    done = [comp.paste(fill) for fill in event.frames]
+                    expected += len(done)
+                    keep = max(0, plan.first_out - (expected - len(done)))  # a resumed run's context frames
+                    if keep < len(done):
+                        write(expected - len(done) + keep, done[keep:])
                 if expected != stop:
                     raise RuntimeError(f"engine {job.engine!r} returned frames up to {expected}, expected {stop}")
-            # 3. frames after the range, untouched
-            stage = ("copy", 0, n - stop)
-            copy_untouched(frames, n - stop)
-            if written != n:
+                copy_untouched(frames, stop, last - stop)
+            if state["written"] != out_total:
                 raise MediaError(
-                    f"{clip} gave {written} frames but announced {n}; the file may be truncated: re-encode it."
+                    f"{clip} gave {state['written']} frames but announced {out_total}; the file may be truncated: re-encode it."
                 )
-            writer.close()
+            sink.close()
         except BaseException:
-            writer.abort()
+            sink.abort()
             raise
         finally:
-            masks.close()
-        emit(JobProgress("done", n, n, "", 0.0))
-        if passthrough:
-            start, stop = job.frame_range if job.frame_range is not None else (0, n)
-            stop = n if stop is None else stop
-        return JobResult(
-            out=out,
-            num_frames=written,
-            frame_range=(start, stop),
-            engine=getattr(job.engine, "name", type(job.engine).__name__),
-            size=(out_w, out_h),
-            process_size=psize,
-            crop=crop,
-            passthrough=passthrough,
-            seconds=time.monotonic() - t_start,
-            audio_copied=list(writer.audio_copied),
-            messages=notes,
-        )
+            plan.masks.close()
+    emit(JobProgress("done", out_total, out_total, "", 0.0))
+    if plan.passthrough:
+        start, stop = job.frame_range if job.frame_range is not None else (0, n)
+        stop = n if stop is None else stop
+    return JobResult(
+        out=Path(job.out).expanduser() if to_file else getattr(sink, "folder", None),
+        num_frames=state["written"],
+        frame_range=(plan.first_out if not plan.passthrough else start, stop),
+        engine=getattr(job.engine, "name", type(job.engine).__name__),
+        size=plan.out_size,
+        process_size=plan.psize,
+        crop=plan.crop,
+        passthrough=plan.passthrough,
+        seconds=time.monotonic() - t_start,
+        audio_copied=list(sink.audio_copied),
+        messages=notes,
+    )
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -652,71 +761,3 @@ def _out_of_memory_as_device_error(
             "processing size (--max-side 640 or --resize-ratio 0.5; the output keeps its full "
             "size) or the sub-video length (--subvideo-length 40)."
         ) from None
-
-
-class _NoWriter:
-    """The writer of a preview run (``Job.out`` is None): it keeps nothing."""
-
-    audio_copied: tuple[bool, ...] = ()
-
-    def write(self, frame: np.ndarray) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
-
-
-class _FrameMaskSplitter:
-    """Split one lazy iterator of (frame, mask) pairs into a frame and a mask iterator that
-    may be pulled in any interleaving, buffering only what one side is ahead of the other."""
-
-    def __init__(self, pairs: Iterator[tuple[np.ndarray, np.ndarray]]) -> None:
-        self._pairs = pairs
-        self._frames: list[np.ndarray] = []
-        self._masks: list[np.ndarray] = []
-
-    def _pull(self) -> bool:
-        nxt = next(self._pairs, None)
-        if nxt is None:
-            return False
-        self._frames.append(nxt[0])
-        self._masks.append(nxt[1])
-        return True
-
-    def frames(self) -> Iterator[np.ndarray]:
-        while self._frames or self._pull():
-            yield self._frames.pop(0)
-
-    def masks(self) -> Iterator[np.ndarray]:
-        while self._masks or self._pull():
-            yield self._masks.pop(0)
-
-
-def _paste(
-    full: np.ndarray,
-    mask: np.ndarray,
-    fill: np.ndarray,
-    region: tuple[int, int, int, int],
-    psize: tuple[int, int] | None,
-    dilation: int,
-    feather: int,
-) -> np.ndarray:
-    """The output frame: the engine's ``fill`` of ``region`` put back into ``full``."""
-    x0, y0, x1, y1 = region
-    fill = np.asarray(fill)
-    if psize is None:
-        if fill.shape[:2] != (y1 - y0, x1 - x0):
-            raise RuntimeError(f"the engine returned a {fill.shape[1]}x{fill.shape[0]} frame for {x1 - x0}x{y1 - y0}")
-        if (x0, y0, x1, y1) == (0, 0, full.shape[1], full.shape[0]):
-            return np.ascontiguousarray(fill)
-        out = full.copy()
-        out[y0:y1, x0:x1] = fill
-        return out
-    up = cv2.resize(fill, (x1 - x0, y1 - y0), interpolation=cv2.INTER_CUBIC)
-    alpha = feather_alpha(mask[y0:y1, x0:x1], dilation, feather)
-    out = full.copy()
-    out[y0:y1, x0:x1] = composite(full[y0:y1, x0:x1], up, alpha)
-    return out

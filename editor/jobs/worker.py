@@ -66,7 +66,8 @@ class JobProgress:
 
 
 class JobWorker(QObject):
-    """Runs one job. Signals: ``progress(JobProgress)``, ``chunk_ready(start, frames, revision)``,
+    """Runs one job. Signals: ``progress(JobProgress)``, ``chunk_ready(start, count, revision)``
+    (frames ``start .. start + count - 1`` are in the job's result folder),
     ``failed(message)``, ``finished(cancelled)``; ``finished`` fires whatever happens.
 
     ``cancel()`` may be called from any thread; it is checked at every chunk (by the engine,
@@ -74,7 +75,7 @@ class JobWorker(QObject):
     """
 
     progress = Signal(object)
-    chunk_ready = Signal(int, object, int)
+    chunk_ready = Signal(int, int, int)
     failed = Signal(str)
     finished = Signal(bool)
 
@@ -114,7 +115,7 @@ class JobWorker(QObject):
                 eta = self._eta(event.done, event.total)
             self.progress.emit(JobProgress(event.stage, event.done, event.total, event.message, eta))
         elif isinstance(event, FramesReady):
-            self.chunk_ready.emit(event.start, list(event.frames), self.revision)
+            self.chunk_ready.emit(event.start, len(event.frames), self.revision)
             if self._cancel.is_set():
                 raise Cancelled("the run was cancelled; finished frames are kept")
 

@@ -52,6 +52,21 @@ def ask_choice(parent: QWidget | None, title: str, text: str, accept: str, rejec
     return box.clickedButton() is yes
 
 
+def ask_options(parent: QWidget | None, title: str, text: str, detail: str, options: list[str]) -> int | None:
+    """A warning with one button per option (the first is the default) and Cancel; the index
+    of the chosen option, or None for Cancel (also Escape and closing the box).
+    Tests replace this function (it blocks)."""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.NoButton, parent)
+    box.setInformativeText(detail)
+    buttons = [box.addButton(o, QMessageBox.ButtonRole.ActionRole) for o in options]
+    cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(buttons[0])
+    box.setEscapeButton(cancel)
+    box.exec()
+    clicked = box.clickedButton()
+    return buttons.index(clicked) if clicked in buttons else None
+
+
 class CanvasPreview(QWidget):
     """The frame drawn inside the planned canvas; the new border hatched."""
 

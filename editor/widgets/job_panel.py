@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QFormLayout,
     QGroupBox,
@@ -20,8 +20,10 @@ from PySide6.QtWidgets import (
 )
 
 from editor.document.job_settings import DEFAULTS, engine_name, settings_of, weights_present
+from editor.jobs.worker import TaskWorker, start_thread
 from editor.widgets.memory_plot import MemoryPlot
 
+PRECISIONS = [("Automatic (fp16 on CUDA)", None), ("Half (fp16)", True), ("Full (fp32)", False)]
 MAX_SIDES = [("Clip size", 0), ("1920 px", 1920), ("1280 px", 1280), ("960 px", 960), ("640 px", 640), ("480 px", 480)]
 
 
@@ -33,13 +35,85 @@ def list_devices() -> list[str]:
 
 
 def free_memory(device: str) -> float | None:
-    """Bytes a job may still allocate on ``device`` (None when it cannot be told)."""
+    """Bytes a job may still allocate on ``device`` (None when it cannot be told).
+
+    Asks torch (``torch.cuda.mem_get_info`` on CUDA): :class:`FreeMemoryProbe` calls it on a
+    worker thread, never the GUI thread."""
     from models.device import free_memory_bytes
 
     try:
         return float(free_memory_bytes(device))
     except (RuntimeError, ValueError, OSError):
         return None
+
+
+class FreeMemoryProbe(QObject):
+    """Free memory per device, measured on a worker thread and cached, so that the estimate,
+    which changes with every setting, never waits for torch on the GUI thread.
+
+    :meth:`cached` answers from the cache; :meth:`request` starts a measurement unless one
+    is cached or running; ``measured(device)`` is emitted (on the GUI thread) when it arrives.
+    :meth:`forget` drops the cache, e.g. after a run, when the free memory has changed; a
+    measurement running then is measured again, since it may have started before the change.
+    """
+
+    measured = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._values: dict[str, float | None] = {}
+        self._running: dict[str, tuple[TaskWorker, Any, int]] = {}  # device -> (worker, thread, generation)
+        self._generation = 0
+
+    def cached(self, device: str) -> tuple[bool, float | None]:
+        """(known, bytes): known is False until a measurement for ``device`` has arrived."""
+        return device in self._values, self._values.get(device)
+
+    def request(self, device: str) -> None:
+        if device in self._values or device in self._running:
+            return
+        worker = TaskWorker(lambda _report, _cancelled: free_memory(device))
+        worker.setObjectName(device)
+        worker.succeeded.connect(self._on_measured)
+        worker.failed.connect(self._on_failed)
+        worker.finished.connect(self._on_finished)
+        self._running[device] = (worker, start_thread(worker, "free-memory"), self._generation)
+
+    def forget(self) -> None:
+        self._values.clear()
+        self._generation += 1
+
+    def busy(self) -> bool:
+        return bool(self._running)
+
+    def _current(self) -> str | None:
+        """The device of the worker that sent this signal, if its measurement is still wanted."""
+        worker = self.sender()
+        device = worker.objectName() if worker is not None else None
+        running = self._running.get(device) if device is not None else None
+        return device if running is not None and running[2] == self._generation else None
+
+    def _store(self, value: float | None) -> None:
+        device = self._current()
+        if device is not None:
+            self._values[device] = value
+            self.measured.emit(device)
+
+    @Slot(object)
+    def _on_measured(self, value: object) -> None:
+        self._store(None if value is None else float(value))  # type: ignore[arg-type]
+
+    @Slot(str)
+    def _on_failed(self, _message: str) -> None:
+        self._store(None)
+
+    @Slot(bool)
+    def _on_finished(self, _cancelled: bool) -> None:
+        worker = self.sender()
+        device = worker.objectName() if worker is not None else None
+        running = self._running.pop(device, None) if device is not None else None
+        if running is not None and running[2] != self._generation:
+            self.request(device)  # forgotten while it ran: measure again
 
 
 def estimate_bytes(width: int, height: int, subvideo_length: int, fp16: bool) -> float:
@@ -59,6 +133,7 @@ class JobPanel(QWidget):
         self.setObjectName("job-panel")
         self.window_ = window
         self._loading = False
+        self._was_running = False
         lay = QVBoxLayout(self)
 
         box = QGroupBox("Engine")
@@ -78,8 +153,11 @@ class JobPanel(QWidget):
         for d in ["auto"] + self.devices:
             self.device.addItem(d, d)
         form.addRow("Device", self.device)
-        self.fp16 = QCheckBox("Half precision (fp16)")
-        form.addRow(self.fp16)
+        self.fp16 = QComboBox()
+        for text, value in PRECISIONS:
+            self.fp16.addItem(text, value)
+        self.fp16.setToolTip("Half precision runs ProPainter faster in less memory; it is only used on CUDA")
+        form.addRow("Precision", self.fp16)
         lay.addWidget(box)
 
         box = QGroupBox("Processing")
@@ -91,7 +169,7 @@ class JobPanel(QWidget):
         form.addRow("Processing size", self.max_side)
         self.subvideo = self._spin(4, 400, "Frames per sub-video (ProPainter); the classic engine previews every min(this, 10) frames")
         form.addRow("Sub-video length", self.subvideo)
-        self.neighbor = self._spin(2, 50, "Local neighbour frames")
+        self.neighbor = self._spin(2, 50, "Local neighbour frames (ProPainter)")
         form.addRow("Neighbour length", self.neighbor)
         self.ref_stride = self._spin(1, 50, "Stride of the reference frames")
         form.addRow("Reference stride", self.ref_stride)
@@ -134,9 +212,10 @@ class JobPanel(QWidget):
         self.run_button.clicked.connect(window.start_run)
         self.cancel_button.clicked.connect(window.cancel_run)
         self.download.clicked.connect(self.download_weights)
-        for w in (self.engine, self.device, self.max_side):
+        self.memory = FreeMemoryProbe(self)
+        self.memory.measured.connect(lambda _device: self.refresh_estimate())
+        for w in (self.engine, self.device, self.fp16, self.max_side):
             w.currentIndexChanged.connect(self._changed)
-        self.fp16.toggled.connect(self._changed)
         for w in (self.subvideo, self.neighbor, self.ref_stride, self.dilation):
             w.valueChanged.connect(self._changed)
         self._set_widgets(DEFAULTS)
@@ -154,7 +233,7 @@ class JobPanel(QWidget):
         return {
             "engine": self.engine.currentData(),
             "device": self.device.currentData(),
-            "fp16": self.fp16.isChecked(),
+            "fp16": self.fp16.currentData(),
             "max_side": self.max_side.currentData(),
             "subvideo_length": self.subvideo.value(),
             "neighbor_length": self.neighbor.value(),
@@ -167,7 +246,8 @@ class JobPanel(QWidget):
         for combo, key in ((self.engine, "engine"), (self.device, "device"), (self.max_side, "max_side")):
             i = combo.findData(s[key])
             combo.setCurrentIndex(max(0, i))
-        self.fp16.setChecked(bool(s["fp16"]))
+        fp16 = s["fp16"]
+        self.fp16.setCurrentIndex(next(i for i, (_, v) in enumerate(PRECISIONS) if v is (None if fp16 is None else bool(fp16))))
         self.subvideo.setValue(int(s["subvideo_length"]))
         self.neighbor.setValue(int(s["neighbor_length"]))
         self.ref_stride.setValue(int(s["ref_stride"]))
@@ -176,7 +256,7 @@ class JobPanel(QWidget):
 
     def load_from(self, doc) -> None:
         self._set_widgets(settings_of(doc.settings))
-        self.refresh_estimate()
+        self.refresh_free_memory()
 
     def _changed(self) -> None:
         if self._loading:
@@ -199,6 +279,10 @@ class JobPanel(QWidget):
 
     # ---- memory -------------------------------------------------------------------------------
     def processing_size(self) -> tuple[int, int] | None:
+        """The size the engine runs at for the whole frame (or canvas), by the engine's rule."""
+        from models.errors import InputError
+        from models.sizes import processing_size
+
         doc = self.window_.doc
         if doc.clip is None:
             return None
@@ -207,13 +291,28 @@ class JobPanel(QWidget):
         except Exception:
             c = None
         w, h = (c.width, c.height) if c is not None else (doc.clip.width, doc.clip.height)
-        m = self.max_side.currentData() or 0
-        if m and max(w, h) > m:
-            f = m / max(w, h)
-            w, h = int(w * f) // 8 * 8, int(h * f) // 8 * 8
-        return w, h
+        try:
+            return processing_size(w, h, max_side=self.max_side.currentData() or None)
+        except InputError:
+            return None
+
+    def estimate_device(self) -> str:
+        """The device the estimate is for: the chosen one, or the first available for "auto"."""
+        dev = self.device.currentData()
+        return dev if dev != "auto" else self.devices[0]
+
+    def refresh_free_memory(self) -> None:
+        """Measure the free memory again (on a worker thread) and update the estimate."""
+        self.memory.forget()
+        self.refresh_estimate()
 
     def refresh_estimate(self) -> None:
+        """The memory estimate for the current settings, with the free memory measured last
+        (never measured here: :class:`FreeMemoryProbe` does that on a worker thread)."""
+        from models.classic import ClassicConfig
+        from models.device import use_fp16
+        from models.memory import SAFETY, budget_text, plan
+
         size = self.processing_size()
         s = self.settings()
         if size is None:
@@ -223,26 +322,37 @@ class JobPanel(QWidget):
             return
         w, h = size
         if engine_name(s) == "classic":
-            self.mem_label.setText(f"Classic engine at {w}×{h}: a window of {2 * s['neighbor_length'] + 1} frames in RAM.")
+            window = 2 * ClassicConfig().neighbor_radius + 1
+            self.mem_label.setText(f"Classic engine at {w}×{h}: a window of {window} frames in RAM.")
             self.plot.set_data([], None, None)
             self.mem_warning.hide()
             return
-        from models.memory import plan
-
+        dev = self.estimate_device()
+        fp16 = use_fp16(dev, s["fp16"])  # the device policy; parses the name, no GPU call
         planned = int(s["subvideo_length"])
         lengths = sorted(set(range(10, max(100, planned) + 1, 10)) | {planned})
-        est = [estimate_bytes(w, h, n, s["fp16"]) for n in lengths]
-        dev = s["device"] if s["device"] != "auto" else self.devices[0]
-        free = free_memory(dev)
-        mine = estimate_bytes(w, h, planned, s["fp16"])
-        self.plot.set_data(list(zip(lengths, est)), free, planned)
-        self.mem_label.setText(
-            f"{w}×{h}, sub-video {planned}: about {_gib(mine)}"
-            + (f" of {_gib(free)} free on {dev}." if free else f" on {dev}.")
-        )
-        if free is not None and mine > free:
-            p = plan(w, h, int(free), bool(s["fp16"]), max_subvideo=planned)
-            self.mem_warning.setText(f"This will not fit in {_gib(free)} on {dev}. {p.suggestion}")
+        est = [estimate_bytes(w, h, n, fp16) for n in lengths]
+        mine = estimate_bytes(w, h, planned, fp16)
+        known, free = self.memory.cached(dev)
+        if not known:
+            self.memory.request(dev)
+        usable = None if free is None else SAFETY * free
+        self.plot.set_data(list(zip(lengths, est)), usable, planned)
+        head = f"{w}×{h}, sub-video {planned}, {'fp16' if fp16 else 'fp32'}: about {_gib(mine)}"
+        if not known:
+            self.mem_label.setText(f"{head} on {dev} (measuring the free memory…).")
+        elif free is None:
+            self.mem_label.setText(f"{head} on {dev} (free memory unknown).")
+        else:
+            self.mem_label.setText(f"{head} of {_gib(usable)} usable on {dev}.")
+        if free is not None and mine > usable:
+            p = plan(w, h, int(free), fp16, max_subvideo=planned)
+            if p.fits:
+                text = (f"Sub-videos of {planned} frames will not fit on {dev} ({budget_text(free)}); "
+                        f"{p.subvideo_length} frames would (~{_gib(p.estimated_bytes)}).")
+            else:
+                text = f"This will not fit on {dev}. {p.suggestion}"
+            self.mem_warning.setText(text)
             self.mem_warning.show()
         else:
             self.mem_warning.hide()
@@ -260,6 +370,9 @@ class JobPanel(QWidget):
 
     # ---- run state ----------------------------------------------------------------------------
     def set_running(self, running: bool, has_clip: bool) -> None:
+        if self._was_running and not running:
+            self.refresh_free_memory()  # the run has freed (or others have taken) memory
+        self._was_running = running
         self.run_button.setEnabled(has_clip and not running)
         self.cancel_button.setEnabled(running)
         for w in (self.engine, self.device, self.fp16, self.max_side, self.subvideo, self.neighbor, self.ref_stride, self.dilation):
@@ -282,5 +395,12 @@ class JobPanel(QWidget):
     def show_cancelling(self) -> None:
         self.stage.setText("Cancelling after the current chunk…")
 
-    def show_finished(self, cancelled: bool, seconds: float) -> None:
-        self.stage.setText(("Cancelled: finished chunks are kept" if cancelled else "Done") + f" ({seconds:.1f} s)")
+    def show_finished(self, cancelled: bool, seconds: float, failed: str | None = None) -> None:
+        """The run's outcome: failed (with the reason), cancelled, or done; never "Done" for a
+        run that did not finish."""
+        if failed:
+            self.stage.setText(f"Failed after {seconds:.1f} s: {failed}")
+        elif cancelled:
+            self.stage.setText(f"Cancelled after {seconds:.1f} s: finished frames are kept")
+        else:
+            self.stage.setText(f"Done ({seconds:.1f} s)")

@@ -316,7 +316,7 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
 
     def _on_clip_changed(self) -> None:
         clip = self.doc.clip
-        self.results.clear()
+        self._release_result()
         self.timeline.set_clip(clip.num_frames, clip.fps)
         self.timeline.set_results({})
         self.lbl_res.setText(f"{clip.width}×{clip.height} @ {float(clip.fps):.3g} fps")

@@ -14,7 +14,8 @@ import numpy as np
 from PySide6.QtCore import QStandardPaths, QTimer
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from editor.document.job_settings import RunSnapshot, make_job, settings_of
+from editor.document.job_settings import RunSnapshot, make_job, run_key, settings_of
+from editor.document.results import ResultFolder, RunInfo, describe_spans, new_result_id, spans
 from editor.document.model import ClipInfo
 from editor.document.project import SUFFIX, load_project, save_project
 from editor.jobs.worker import JobWorker, TaskWorker, running_threads, start_thread
@@ -45,6 +46,9 @@ class SessionMixin:
         self.task_thread = None
         self._close_when_idle = False
         self._run_started = 0.0
+        self._run_error: str | None = None
+        self._export_after_run = None  # export settings to start once the run finishes
+        self._result_kept = False  # the result folder is referenced by a saved project
         self.last_run_result = None
         self.autosave_timer = QTimer(self)
         self.autosave_timer.timeout.connect(self.autosave)
@@ -216,6 +220,7 @@ class SessionMixin:
             return False
         self._set_cache(clip)
         self.doc.load_project(clip, data, None if recovered else str(path))
+        self._attach_saved_result(data.result)
         self.panel.load_from(self.doc)
         if not recovered:
             self._add_recent(str(path))
@@ -243,11 +248,12 @@ class SessionMixin:
     def save_project_to(self, path: str) -> bool:
         self.doc.settings = settings_of(self.doc.settings) | self.doc.settings
         try:
-            save_project(path, self.doc.to_project())
+            save_project(path, self._project_data())
         except ProPainterError as exc:
             self.show_error("Cannot save the project", str(exc))
             return False
         self.doc.mark_saved(str(path))
+        self._result_kept = self._result_kept or self.results.folder is not None
         self._add_recent(str(path))
         self.recovery_path().unlink(missing_ok=True)
         self._update_title()
@@ -258,7 +264,7 @@ class SessionMixin:
         if self.doc.clip is None or not self.doc.is_modified():
             return
         try:
-            save_project(self.recovery_path(), self.doc.to_project())
+            save_project(self.recovery_path(), self._project_data())
         except ProPainterError as exc:
             self.statusBar().showMessage(f"Autosave failed: {exc}", 5000)
 
@@ -295,6 +301,94 @@ class SessionMixin:
             return self.save_project()
         return True
 
+    # ---- results on disk ------------------------------------------------------------------------
+    def results_home(self) -> Path:
+        """Where runs keep their frames (one folder per clip or project)."""
+        return app_home() / "results"
+
+    def _project_data(self):
+        """The document as a project, with the result folder it uses and its fresh runs."""
+        data = self.doc.to_project()
+        folder = self.results.folder
+        if folder is not None:
+            data.result = {"folder": folder.folder.name,
+                           "fresh_runs": self.results.fresh_runs(self.doc.masks.revision)}
+        return data
+
+    def _attach_saved_result(self, saved: dict | None) -> None:
+        """Show the frames a saved or recovered project's runs left in the cache."""
+        if not saved or self.doc.clip is None:
+            return
+        folder = ResultFolder.open(self.results_home() / str(saved.get("folder", "")))
+        if folder is None or folder.size != (self._result_size()):
+            self.statusBar().showMessage("The results of this project's earlier runs are gone; run again.", 8000)
+            return
+        self.results.attach(folder, list(saved.get("fresh_runs") or []), self.doc.masks.revision)
+        self._result_kept = True
+        self.timeline.set_results(self.results.status(self.doc.masks.revision))
+        self._show_result()
+
+    def _result_size(self) -> tuple[int, int]:
+        try:
+            canvas = self.doc.canvas()
+        except ProPainterError:
+            canvas = None
+        if canvas is not None:
+            return canvas.width, canvas.height
+        return self.doc.clip.width, self.doc.clip.height
+
+    def _result_folder(self) -> ResultFolder:
+        """The folder this run writes into: the document's, or a new one when the output
+        size changed (a new canvas)."""
+        folder = self.results.folder
+        size = self._result_size()
+        if folder is None or folder.size != size:
+            self._release_result()
+            folder = ResultFolder.create(self.results_home() / new_result_id(), self.doc.clip.path, size)
+            self.results.attach(folder)
+        return folder
+
+    def _release_result(self) -> None:
+        """Forget the current result folder; delete it unless a saved project uses it."""
+        folder = self.results.folder
+        self.results.clear()
+        if folder is not None and not self._result_kept:
+            folder.remove()
+        self._result_kept = False
+
+    def _resume_point(self, frame_range: tuple[int, int], key: str) -> int | None:
+        """The first frame a run of ``frame_range`` still has to make, when the finished frames
+        at its start come from runs of the same inputs (same key, masks unchanged); None
+        when it must start over."""
+        folder = self.results.folder
+        if folder is None:
+            return None
+        owners = folder.owners()
+        start, stop = frame_range
+        f = start
+        while f < stop and f in owners:
+            run = folder.run(owners[f])
+            if run is None or run.key != key or self.results.is_stale(f, self.doc.masks.revision):
+                break
+            f += 1
+        return f if start < f < stop else None
+
+    def unprocessed_frames(self, start: int, stop: int) -> list[int]:
+        """Frames of ``start..stop-1`` that a run should have made and that have no result
+        computed from the current masks."""
+        if self.doc.clip is None:
+            return []
+        try:
+            canvas = self.doc.canvas()
+        except ProPainterError:
+            canvas = None
+        if canvas is None:
+            if not self.doc.masks.frames():
+                return []
+            start, stop = max(start, self.doc.in_point), min(stop, self.doc.out_point + 1)
+        fresh = set(self.results.fresh_frames(self.doc.masks.revision))
+        return [f for f in range(start, stop) if f not in fresh]
+
     # ---- runs ---------------------------------------------------------------------------------
     def is_running(self) -> bool:
         return self.worker is not None
@@ -313,15 +407,34 @@ class SessionMixin:
             return False
         if not self.review_before_run():
             return False
+        frame_range = (0, self.doc.num_frames) if canvas is not None else (self.doc.in_point, self.doc.out_point + 1)
+        settings = settings_of(self.panel.settings())
+        key = run_key(settings, canvas, frame_range)
+        try:
+            result = self._result_folder()
+        except OSError as exc:
+            self.show_error("Cannot run", f"the result folder {self.results_home()} cannot be written ({exc.strerror}): "
+                            "free some disk space or check its permissions")
+            return False
+        run = RunInfo(new_result_id(), frame_range, key)
+        resume = self._resume_point(frame_range, key)
         snap = RunSnapshot(
             clip=self.doc.clip.path,
             masks=self.doc.masks.snapshot(range(self.doc.in_point, self.doc.out_point + 1)),
             frame_range=(self.doc.in_point, self.doc.out_point + 1),
-            settings=settings_of(self.panel.settings()),
+            settings=settings,
             canvas=canvas,
             revision=self.doc.masks.revision,
+            result=result,
+            run=run,
+            resume_from=resume,
         )
-        self._run_range = (0, self.doc.num_frames) if canvas is not None else snap.frame_range
+        self.results.run_started(run.run_id, snap.revision)
+        self._run_range = frame_range
+        self._run_error = None
+        if resume is not None:
+            self.statusBar().showMessage(
+                f"Continuing the earlier run from frame {resume + 1}: frames {frame_range[0] + 1}-{resume} are done.", 8000)
         self.worker = JobWorker(lambda: make_job(snap), snap.revision)
         self.worker.progress.connect(self.panel.show_progress)
         self.worker.chunk_ready.connect(self._on_chunk)
@@ -340,27 +453,29 @@ class SessionMixin:
             self.worker.cancel()
             self.panel.show_cancelling()
 
-    def _on_chunk(self, start: int, frames: list, revision: int) -> None:
-        a, b = self._run_range
-        keep = [(start + k, f) for k, f in enumerate(frames) if a <= start + k < b]
-        if not keep:
+    def _on_chunk(self, start: int, count: int, revision: int) -> None:
+        """Frames ``start .. start + count - 1`` are in the result folder: show them."""
+        if count <= 0:
             return
-        self.results.put(keep[0][0], [f for _, f in keep], revision)
+        self.results.frames_written(start, count)
         self.timeline.set_results(self.results.status(self.doc.masks.revision))
-        if keep[0][0] <= self.current <= keep[-1][0]:
+        if start <= self.current < start + count:
             self._show_result()
-        self.chunkShown.emit(keep[0][0], len(keep))
+        self.chunkShown.emit(start, count)
 
     def _on_run_finished(self, cancelled: bool) -> None:
         self.last_run_result = self.worker.result if self.worker is not None else None
         if self.worker_thread is not None:
             self.worker_thread.wait()
         self.worker = self.worker_thread = None
-        self.panel.show_finished(cancelled, time.monotonic() - self._run_started)
+        self.panel.show_finished(cancelled, time.monotonic() - self._run_started, failed=self._run_error)
         self._update_enabled()
+        export, self._export_after_run = self._export_after_run, None
         self.runFinished.emit(cancelled)
         if self._close_when_idle:
             self.close()
+        elif export is not None and not cancelled and self._run_error is None:
+            self.start_export(export)
 
     # ---- background tasks (sample, export, download) --------------------------------------------
     def start_task(self, title: str, fn, on_done, error_title: str) -> bool:
@@ -391,6 +506,7 @@ class SessionMixin:
         self.show_error(self._task_error_title, message)
 
     def _on_run_failed(self, message: str) -> None:
+        self._run_error = message
         self.show_error("The run failed", message)
 
     def _on_decode_failed(self, message: str) -> None:
@@ -447,7 +563,10 @@ class SessionMixin:
         return dlg
 
     def start_export(self, settings) -> bool:
-        """Export in the background: results where they exist, the source elsewhere."""
+        """Export in the background: results where they exist, the source elsewhere. Frames a
+        run should have made and did not (a cancelled or failed run, masks changed since) are
+        named first, with the choice to finish the run, export only the processed frames, or
+        export as it is."""
         from editor.export import export_video
 
         if not settings.out:
@@ -458,19 +577,63 @@ class SessionMixin:
         except ProPainterError as exc:
             self.show_error("Cannot export", str(exc))
             return False
-        results = {f: self.results.frame(f) for f in self.results.frames()}
+        start, stop = settings.frame_range or (0, self.doc.num_frames)
+        missing = self.unprocessed_frames(start, stop)
+        if missing:
+            settings = self._ask_unprocessed(settings, missing, start, stop)
+            if settings is None:
+                return False
+        folder = self.results.folder
         masks = self.doc.masks.raw()
         zeros = np.zeros((self.doc.clip.height, self.doc.clip.width), np.uint8)
         clip = self.doc.clip.path
 
         def work(report, cancelled):
-            return export_video(clip, settings, results.get, lambda i: masks.get(i, zeros), canvas, report, cancelled)
+            reader = ResultFolder.open(folder.folder) if folder is not None else None
+            result = reader.read if reader is not None else (lambda i: None)
+            return export_video(clip, settings, result, lambda i: masks.get(i, zeros), canvas, report, cancelled)
 
         def done(path):
             self.statusBar().showMessage(f"Exported {path}", 8000)
             self.last_export = path
 
         return self.start_task("Exporting", work, done, "Cannot export")
+
+    def _ask_unprocessed(self, settings, missing: list[int], start: int, stop: int):
+        """Ask what to do about frames without a result; the export settings to use, or None."""
+        from dataclasses import replace
+
+        done_spans = [(a, b) for a, b in spans(sorted(set(range(start, stop)) - set(missing)))]
+        longest = max(done_spans, key=lambda ab: ab[1] - ab[0]) if done_spans else None
+        from editor.widgets import dialogs
+
+        options = ["Finish the Run First"]
+        if longest is not None:
+            options.append(f"Export Frames {longest[0] + 1}-{longest[1]} Only")
+        options.append("Export As It Is")
+        choice = dialogs.ask_options(
+            self, "Frames not processed",
+            f"{len(missing)} of the {stop - start} frames to export are not processed (frames "
+            f"{describe_spans(missing)}): they still show what was to be removed.",
+            "Finish the run first (it continues after the finished frames when nothing changed), export only "
+            "the processed frames, or export as it is: unprocessed frames are then written as they are in the source.",
+            options,
+        )
+        picked = None if choice is None else options[choice]
+        if picked == "Finish the Run First":
+            self._export_after_run = settings
+            if not self.is_running():
+                self.start_run()
+            if self.is_running():
+                self.statusBar().showMessage("The export starts when the run has finished.", 8000)
+            else:
+                self._export_after_run = None
+            return None
+        if picked is not None and picked.endswith(" Only"):
+            return replace(settings, frame_range=longest)
+        if picked == "Export As It Is":
+            return settings
+        return None
 
     # ---- closing ------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
@@ -504,4 +667,5 @@ class SessionMixin:
         self.stop_sam()
         for t in running_threads():
             t.wait(5000)
+        self._release_result()
         self.recovery_path().unlink(missing_ok=True)

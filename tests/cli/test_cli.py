@@ -367,8 +367,8 @@ def test_too_large_for_the_device_suggests_a_smaller_processing_size(capsys, sam
     class OutOfMemory:
         name = "oom"
 
-        def process(self, frames, masks, num_frames, cancel=None, flow_masks=None):
-            next(iter(frames))
+        def run(self, samples, num_frames, cancel=None):
+            next(iter(samples))
             raise MemoryError()
             yield  # a generator, like every engine
 

@@ -26,6 +26,7 @@ class DialogLog:
         self.shown: list[tuple[str, str, str]] = []  # (kind, title, text)
         self.answers: list[QMessageBox.StandardButton] = []
         self.choices: list[bool] = []  # answers to ask_choice (default: the safe answer, False)
+        self.options: list[int | None] = []  # answers to ask_options (default: Cancel, None)
 
     def kinds(self) -> list[str]:
         return [k for k, _, _ in self.shown]
@@ -57,9 +58,14 @@ def dialogs(monkeypatch) -> DialogLog:
         log.shown.append(("choice", title, text))
         return log.choices.pop(0) if log.choices else False
 
+    def options(parent, title, text, detail, names):
+        log.shown.append(("options", title, text + "\n" + detail + "\n" + " | ".join(names)))
+        return log.options.pop(0) if log.options else None
+
     import editor.widgets.dialogs
 
     monkeypatch.setattr(editor.widgets.dialogs, "ask_choice", choice)
+    monkeypatch.setattr(editor.widgets.dialogs, "ask_options", options)
     return log
 
 

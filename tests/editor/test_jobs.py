@@ -35,17 +35,16 @@ class FillEngine:
         self.flow_masks_seen = 0
         self.calls = 0
 
-    def process(self, frames, masks, num_frames, cancel=None, flow_masks=None):
+    def run(self, samples, num_frames, cancel=None):
         self.calls += 1
         self.num_frames.append(num_frames)
-        flows = iter(flow_masks) if flow_masks is not None else None
         out = []
         yield Progress("fill", 0, num_frames)
-        for t, (frame, mask) in enumerate(zip(frames, masks)):
+        for t, (frame, mask, flow_mask) in enumerate(samples):
             if t % self.chunk == 0 and cancel is not None and cancel():
                 raise Cancelled("cancelled")
-            if flows is not None:
-                next(flows)
+            if flow_mask is not None:
+                assert flow_mask.shape == mask.shape
                 self.flow_masks_seen += 1
             assert frame.shape[:2] == mask.shape
             self.sizes.append((frame.shape[1], frame.shape[0]))
@@ -111,23 +110,63 @@ def test_range_processes_only_its_frames_and_keeps_the_rest(clip, tmp_path):
     assert all(b.done >= a.done for a, b in zip(progress, progress[1:]))
 
 
-def test_a_job_without_output_yields_every_frame_as_events_and_writes_nothing(clip, tmp_path, monkeypatch):
+def _result_folder(tmp_path, src, run_id="r1", frame_range=(3, 9)):
+    from editor.document.results import ResultFolder, RunInfo
+
+    folder = ResultFolder.create(tmp_path / "result", str(tmp_path / "clip"), (src[0].shape[1], src[0].shape[0]))
+    return folder, RunInfo(run_id, frame_range, "key")
+
+
+def test_a_run_into_a_result_folder_keeps_each_processed_frame_losslessly(clip, tmp_path):
+    from editor.document.results import ResultFolder
+
     path, src = clip
-    monkeypatch.chdir(tmp_path)
     mask = box_mask(128, 96, 20, 20, 100, 80)
+    folder, info = _result_folder(tmp_path, src)
     events = []
-    res = run_job(Job(path, None, {i: mask for i in range(12)}, FillEngine(), (3, 9), JobSettings(crop=False)),
-                  on_event=events.append)
+    res = run_job(Job(path, folder, {i: mask for i in range(12)}, FillEngine(), (3, 9), JobSettings(crop=False),
+                      run=info), on_event=events.append)
     chunks = [e for e in events if isinstance(e, JobChunk)]
-    frames = [f for c in chunks for f in c.frames]
-    assert [i for c in chunks for i in range(c.start, c.stop)] == list(range(12))
-    for i, f in enumerate(frames):
-        if 3 <= i < 9:
-            assert np.array_equal(f[mask == 0], src[i][mask == 0]) and (f[mask != 0] == FILL).all()
-        else:
-            assert np.array_equal(f, src[i])
-    assert res.out is None and res.num_frames == 12 and res.audio_copied == []
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip"]
+    assert [i for c in chunks for i in range(c.start, c.stop)] == list(range(3, 9))
+    assert res.num_frames == 6 and res.out == folder.folder
+    again = ResultFolder.open(folder.folder)  # what a reopen or a crash recovery sees
+    assert sorted(again.owners()) == list(range(3, 9)) and set(again.owners().values()) == {"r1"}
+    for i in range(3, 9):
+        f = again.read(i)
+        assert np.array_equal(f[mask == 0], src[i][mask == 0]) and (f[mask != 0] == FILL).all()
+    assert again.read(2) is None and again.read(9) is None
+
+
+def test_a_cancelled_run_keeps_its_finished_frames_and_a_new_run_continues_after_them(clip, tmp_path):
+    path, src = clip
+    mask = box_mask(128, 96, 20, 20, 100, 80)
+    masks = {i: mask for i in range(12)}
+    folder, info = _result_folder(tmp_path, src, frame_range=(0, 12))
+    calls = []
+
+    def cancel():
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(Cancelled):
+        run_job(Job(path, folder, masks, FillEngine(chunk=2), (0, 12), JobSettings(crop=False), run=info),
+                cancel=cancel)
+    done = sorted(folder.owners())
+    assert done and done == list(range(len(done))) and len(done) < 12
+    engine = FillEngine(chunk=2)
+    res = run_job(Job(path, folder, masks, engine, (0, 12), JobSettings(crop=False), resume_from=len(done), run=info))
+    assert sorted(folder.owners()) == list(range(12))
+    # the engine saw a few finished frames as context, but only new frames were written
+    assert engine.num_frames == [12 - len(done) + min(len(done), 10)]
+    assert res.num_frames == 12 - len(done) and res.frame_range == (len(done), 12)
+    for i in range(12):
+        assert (folder.read(i)[mask != 0] == FILL).all()
+
+
+def test_a_job_without_output_is_refused(clip):
+    path, _ = clip
+    with pytest.raises(OutputError, match="needs an output"):
+        run_job(Job(path, None, {}, FillEngine()))
 
 
 def test_cancel_leaves_no_file_under_the_output_name(clip, tmp_path):
@@ -320,8 +359,8 @@ def test_eta_from_elapsed_time():
 
 
 class OutOfMemoryEngine(FillEngine):
-    def process(self, frames, masks, num_frames, cancel=None, flow_masks=None):
-        yield from list(super().process(frames, masks, num_frames, cancel))[:3]
+    def run(self, samples, num_frames, cancel=None):
+        yield from list(super().run(samples, num_frames, cancel))[:3]
         raise MemoryError()
 
 
@@ -333,3 +372,26 @@ def test_out_of_memory_is_a_device_error_suggesting_a_smaller_size(clip, tmp_pat
         run_job(Job(path, tmp_path / "o.mkv", box_mask(128, 96, 8, 8, 40, 40), OutOfMemoryEngine(),
                     settings=JobSettings(codec="ffv1")))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip"]
+
+
+class FlowMaskFillEngine(FillEngine):
+    """Changes every pixel of the flow mask, as ProPainter may (it reaches 4 px into the picture)."""
+
+    def run(self, samples, num_frames, cancel=None):
+        def widened():
+            for frame, mask, flow_mask in samples:
+                yield frame, np.maximum(mask, flow_mask), flow_mask
+
+        yield from super().run(widened(), num_frames, cancel)
+
+
+@pytest.mark.parametrize("max_side", [None, 96])
+def test_outpainting_keeps_every_original_pixel_even_where_the_engine_changed_it(clip, tmp_path, max_side):
+    path, src = clip
+    canvas = plan_canvas(96, 128, scale_w=1.5, scale_h=1.3)
+    flow_mask, _ = canvas.masks()
+    assert flow_mask[canvas.top:canvas.top + 96, canvas.left:canvas.left + 128].any()  # the engine's reach
+    run_job(Job(path, tmp_path / "out", None, FlowMaskFillEngine(), canvas=canvas,
+                settings=JobSettings(max_side=max_side)))
+    for s, o in zip(src, read_all(tmp_path / "out")):
+        assert np.array_equal(o[canvas.top:canvas.top + 96, canvas.left:canvas.left + 128], s)
