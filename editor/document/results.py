@@ -205,21 +205,28 @@ class ResultFolder:
 
 class ResultStore:
     """The window's view of its result folder: frame -> (HxWx3 uint8 RGB, revision), read from
-    disk on demand with a few frames kept decoded for stepping back and forth."""
+    disk on demand with a few frames kept decoded for stepping back and forth, and the next
+    ones read ahead on a background thread (:meth:`prefetch`; a 1080p PNG takes ~60 ms)."""
 
-    CACHED = 6
+    CACHED = 8
 
     def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         self.folder: ResultFolder | None = None
         self._run_revision: dict[str, int] = {}
         self._decoded: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self._reading: set[int] = set()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="result-prefetch")
 
     # ---- binding ------------------------------------------------------------------------------
     def attach(self, folder: ResultFolder | None, fresh_runs: list[str] = (), revision: int = 0) -> None:
         """Show ``folder``'s frames: those of ``fresh_runs`` as computed from ``revision``, the
         rest stale."""
-        self.folder = folder
-        self._decoded.clear()
+        with self._lock:
+            self.folder = folder
+            self._decoded.clear()
         self._run_revision = {r: revision for r in fresh_runs}
 
     def run_started(self, run_id: str, revision: int) -> None:
@@ -227,8 +234,9 @@ class ResultStore:
 
     def frames_written(self, start: int, count: int) -> None:
         """A run wrote frames ``start .. start + count - 1`` (drop what was decoded of them)."""
-        for f in range(start, start + count):
-            self._decoded.pop(f, None)
+        with self._lock:
+            for f in range(start, start + count):
+                self._decoded.pop(f, None)
 
     # ---- reading --------------------------------------------------------------------------------
     def revision_of(self, frame: int) -> int | None:
@@ -245,20 +253,52 @@ class ResultStore:
         return None if img is None else (img, rev)
 
     def frame(self, frame: int) -> np.ndarray | None:
-        if self.folder is None:
+        folder = self.folder
+        if folder is None:
             return None
-        img = self._decoded.get(frame)
+        with self._lock:
+            img = self._decoded.get(frame)
+            if img is not None:
+                self._decoded.move_to_end(frame)
+                return img
+        return self._load(folder, frame)
+
+    def prefetch(self, frames: list[int]) -> None:
+        """Read these frames into the decoded cache in the background (ones without a result
+        or already decoded are skipped)."""
+        folder = self.folder
+        if folder is None:
+            return
+        owners = folder.owners()
+        with self._lock:
+            todo = [f for f in frames if f in owners and f not in self._decoded and f not in self._reading]
+            self._reading.update(todo)
+        for f in todo:
+            try:
+                self._pool.submit(self._load, folder, f)
+            except RuntimeError:  # closed: the window is going
+                return
+
+    def _load(self, folder: ResultFolder, frame: int) -> np.ndarray | None:
+        try:
+            img = folder.read(frame)
+        finally:
+            with self._lock:
+                self._reading.discard(frame)
         if img is None:
-            img = self.folder.read(frame)
-            if img is None:
-                return None
-            img.setflags(write=False)
-            self._decoded[frame] = img
-            while len(self._decoded) > self.CACHED:
-                self._decoded.popitem(last=False)
-        else:
-            self._decoded.move_to_end(frame)
+            return None
+        img.setflags(write=False)
+        with self._lock:
+            if folder is self.folder:
+                self._decoded[frame] = img
+                self._decoded.move_to_end(frame)
+                while len(self._decoded) > self.CACHED:
+                    self._decoded.popitem(last=False)
         return img
+
+    def close(self) -> None:
+        """Stop reading ahead (waits for a read in flight)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def is_stale(self, frame: int, revision: int) -> bool:
         rev = self.revision_of(frame)

@@ -381,6 +381,7 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
             self.canvas.set_result(None)
         else:
             self.canvas.set_result(item[0], stale=item[1] != self.doc.masks.revision)
+            self.results.prefetch([self.current + 1, self.current + 2, self.current + 3, self.current - 1])
 
     def step(self, delta: int) -> None:
         self.seek(self.current + delta)

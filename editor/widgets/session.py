@@ -668,4 +668,5 @@ class SessionMixin:
         for t in running_threads():
             t.wait(5000)
         self._release_result()
+        self.results.close()
         self.recovery_path().unlink(missing_ok=True)
