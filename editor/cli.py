@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from editor.engine_settings import ENGINES, EngineSettings, build_engine
 from models.errors import Cancelled, ProPainterError
 
 #: Modules that add commands or mask options; each defines ``register_cli(cli_module)``.
@@ -33,7 +34,8 @@ EXTENSION_MODULES: tuple[str, ...] = ("editor.tracking_cli",)
 EXIT_USAGE = 2
 EXIT_CANCELLED = 130
 
-ENGINES = ("auto", "propainter", "classic")
+#: The engine flags' defaults (the editor's panel starts from the same object).
+ENGINE_DEFAULTS = EngineSettings()
 
 
 class UsageError(ProPainterError):
@@ -193,18 +195,20 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def _add_engine_options(p: argparse.ArgumentParser) -> None:
+    d = ENGINE_DEFAULTS
     g = p.add_argument_group("engine")
-    g.add_argument("--engine", choices=ENGINES, default="auto",
+    g.add_argument("--engine", choices=ENGINES, default=d.engine,
                    help="auto: ProPainter when its weights are present, else the classic engine (default)")
-    g.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
-    g.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None,
+    g.add_argument("--device", default=d.device, help=f"auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps ({d.device})")
+    g.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=d.fp16,
                    help="half precision (default: on for CUDA, off elsewhere)")
-    g.add_argument("--weights-dir", type=Path, default=None, help="folder holding the ProPainter checkpoints")
-    g.add_argument("--subvideo-length", type=int, default=80, help="frames per flow-completion sub-video (80)")
-    g.add_argument("--neighbor-length", type=int, default=10, help="local neighbour window (10)")
-    g.add_argument("--ref-stride", type=int, default=10, help="stride of the reference frames (10)")
-    g.add_argument("--raft-iter", type=int, default=20, help="RAFT iterations (20)")
-    g.add_argument("--mask-dilation", type=int, default=4, help="mask dilation in pixels (4)")
+    g.add_argument("--weights-dir", type=Path, default=d.weights_dir, help="folder holding the ProPainter checkpoints")
+    g.add_argument("--subvideo-length", type=int, default=d.subvideo_length,
+                   help=f"frames per flow-completion sub-video ({d.subvideo_length})")
+    g.add_argument("--neighbor-length", type=int, default=d.neighbor_length, help=f"local neighbour window ({d.neighbor_length})")
+    g.add_argument("--ref-stride", type=int, default=d.ref_stride, help=f"stride of the reference frames ({d.ref_stride})")
+    g.add_argument("--raft-iter", type=int, default=d.raft_iter, help=f"RAFT iterations ({d.raft_iter})")
+    g.add_argument("--mask-dilation", type=int, default=d.mask_dilation, help=f"mask dilation in pixels ({d.mask_dilation})")
     s = p.add_argument_group("processing size (the output keeps the full resolution)")
     s.add_argument("--resize-ratio", type=float, default=None, help="run the engine at this scale, e.g. 0.5")
     s.add_argument("--width", type=int, default=None, help="run the engine at this width (with --height)")
@@ -226,45 +230,19 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--overwrite", action="store_true", help="replace an existing output once the new one is complete")
 
 
-def build_engine(args: argparse.Namespace, say: Callable[[str], None] = _say) -> Any:
-    """The engine the options ask for; ``auto`` says which one it picked and why."""
-    choice = args.engine
-    if choice == "auto":
-        from models.weights import weights_available
-
-        if weights_available(args.weights_dir):
-            choice = "propainter"
-            say("Using the ProPainter engine (weights found).")
-        else:
-            choice = "classic"
-            say("ProPainter weights not found: using the classic engine (no weights needed); "
-                "run `python main.py weights download` for ProPainter.")
-    if choice == "classic":
-        from models.classic import ClassicConfig, ClassicEngine
-
-        return ClassicEngine(ClassicConfig(mask_dilation=args.mask_dilation))
-    from models import weights
-
-    if not weights.weights_available(args.weights_dir):
-        from models.errors import WeightsError
-
-        raise WeightsError(
-            f"The ProPainter weights are not in {weights.where(args.weights_dir)}; run "
-            f"`{weights.DOWNLOAD_COMMAND}` (or pass --weights-dir), or use --engine classic."
-        )
-    from models.config import ProPainterConfig
-    from models.pipeline import ProPainterEngine
-
-    config = ProPainterConfig(
-        mask_dilation=args.mask_dilation,
-        ref_stride=args.ref_stride,
-        neighbor_length=args.neighbor_length,
-        subvideo_length=args.subvideo_length,
-        raft_iter=args.raft_iter,
-        fp16=args.fp16,
+def engine_settings(args: argparse.Namespace) -> EngineSettings:
+    """The engine flags as :class:`EngineSettings` (checked: a bad value is one clear error)."""
+    return EngineSettings(
+        engine=args.engine,
         device=args.device,
+        fp16=args.fp16,
+        subvideo_length=args.subvideo_length,
+        neighbor_length=args.neighbor_length,
+        ref_stride=args.ref_stride,
+        raft_iter=args.raft_iter,
+        mask_dilation=args.mask_dilation,
+        weights_dir=args.weights_dir,
     )
-    return ProPainterEngine(config, weights_dir=args.weights_dir)
 
 
 def _settings(args: argparse.Namespace, crop: bool) -> Any:
@@ -344,6 +322,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     masks: Any = args.mask
     frame_range = parse_range(args.frame_range) if args.frame_range else None
     settings = _settings(args, crop=not args.no_crop)
+    engine_options = engine_settings(args)
     with open_video(args.video) as clip:  # a missing or unreadable clip fails here, before any model loads
         if masks is None:
             for option in _MASK_OPTIONS:
@@ -360,7 +339,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
 
         raise MediaError(f"The mask {masks} does not exist; check the path.")
     _check_output_free(args.output, args.overwrite)
-    engine = build_engine(args)
+    engine = build_engine(engine_options, say=_say)
     return _run(Job(args.video, args.output, masks, engine, frame_range, settings))
 
 
@@ -383,6 +362,7 @@ def cmd_outpaint(args: argparse.Namespace) -> int:
     from editor.media import open_video
     from models.canvas import plan_canvas
 
+    engine_options = engine_settings(args)
     with open_video(args.video) as clip:
         w, h = clip.info.width, clip.info.height
     kwargs: dict[str, Any] = {}
@@ -395,7 +375,7 @@ def cmd_outpaint(args: argparse.Namespace) -> int:
     canvas = plan_canvas(h, w, **kwargs)
     _check_output_free(args.output, args.overwrite)
     _say(f"Expanding {w}x{h} to {canvas.width}x{canvas.height}.")
-    engine = build_engine(args)
+    engine = build_engine(engine_options, say=_say)
     return _run(Job(args.video, args.output, None, engine, None, _settings(args, crop=False), canvas=canvas))
 
 
@@ -405,10 +385,12 @@ def _estimate_parser(sub: argparse._SubParsersAction) -> None:
                                    "planned for this machine's device.")
     p.add_argument("--width", type=int, required=True, help="processing width in pixels")
     p.add_argument("--height", type=int, required=True, help="processing height in pixels")
-    p.add_argument("--frames", type=int, default=80, help="sub-video length to estimate (80)")
-    p.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None,
+    d = ENGINE_DEFAULTS
+    p.add_argument("--frames", type=int, default=d.subvideo_length,
+                   help=f"sub-video length to estimate ({d.subvideo_length})")
+    p.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=d.fp16,
                    help="half precision (default: what the device would use)")
-    p.add_argument("--device", default="auto", help="device to plan for (auto)")
+    p.add_argument("--device", default=d.device, help=f"device to plan for ({d.device})")
     p.set_defaults(func=cmd_estimate)
 
 

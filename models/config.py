@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from .errors import InputError
+from .sizes import requested_size, to_grid
 
 
 @dataclass
@@ -102,18 +103,13 @@ class ProPainterConfig:
         return cls(**data)
 
     def processing_size(self, width: int, height: int) -> tuple[tuple[int, int], tuple[int, int]]:
-        """((proc_w, proc_h), (out_w, out_h)) for a ``width`` x ``height`` input, the authors' way:
-        the requested size (explicit, or scaled by ``resize_ratio``) rounded down to multiples of 8
-        for processing; the output has the requested size."""
-        w, h = width, height
-        if self.width is not None and self.height is not None:
-            w, h = self.width, self.height
-        if self.resize_ratio != 1.0:
-            w, h = int(self.resize_ratio * w), int(self.resize_ratio * h)
-        pw, ph = w - w % 8, h - h % 8
-        if pw < 8 or ph < 8:
-            raise InputError(f"processing size {w}x{h} is too small: frames need at least 8x8 pixels after resizing")
-        return (pw, ph), (w, h)
+        """((proc_w, proc_h), (out_w, out_h)) for a ``width`` x ``height`` input, the authors' way
+        (the rule of :mod:`models.sizes`): the requested size (explicit, or scaled by
+        ``resize_ratio``) rounded down to multiples of 8 for processing; the output has the
+        requested size."""
+        explicit = (self.width, self.height) if self.width is not None and self.height is not None else None
+        w, h = requested_size(width, height, size=explicit, scale=self.resize_ratio)
+        return to_grid(w, h), (w, h)
 
     def raft_clip_length(self, proc_width: int) -> int:
         if self.short_clip_len is not None:

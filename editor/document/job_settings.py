@@ -11,21 +11,18 @@ from typing import Any
 
 import numpy as np
 
+from editor.engine_settings import EngineSettings, build_engine, resolve_engine
 from models.canvas import Canvas
 
-DEFAULTS: dict[str, Any] = {
-    "engine": "auto",  # "auto" (ProPainter when weights are present), "propainter", "classic"
-    "device": "auto",
-    "fp16": False,
-    "max_side": 0,  # 0 = process at the clip's size
-    "subvideo_length": 80,
-    "neighbor_length": 10,
-    "ref_stride": 10,
-    "mask_dilation": 4,
-}
+__all__ = ["DEFAULTS", "RunSnapshot", "build_engine", "engine_name", "engine_settings_of", "make_job", "settings_of",
+           "weights_present"]
 
-#: The classic engine emits a chunk (a preview) every this many frames at most.
-CLASSIC_MAX_CHUNK = 10
+#: A document's settings and their defaults: the engine's (:class:`EngineSettings`, the same
+#: object the CLI's flags read their defaults from) plus the processing size.
+DEFAULTS: dict[str, Any] = {
+    **EngineSettings().to_dict(),
+    "max_side": 0,  # 0 = process at the clip's size
+}
 
 
 def settings_of(doc_settings: dict[str, Any]) -> dict[str, Any]:
@@ -35,20 +32,19 @@ def settings_of(doc_settings: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def engine_settings_of(doc_settings: dict[str, Any]) -> EngineSettings:
+    """The engine part of a document's settings (defaults for what it does not set)."""
+    return EngineSettings.from_dict(doc_settings)
+
+
 def weights_present() -> bool:
-    try:
-        from models.weights import weights_available
-    except ImportError:
-        return False
-    return bool(weights_available())
+    """Whether the ProPainter weights are in the weights cache."""
+    return resolve_engine("auto") == "propainter"
 
 
 def engine_name(settings: dict[str, Any]) -> str:
-    """'propainter' or 'classic' for these settings."""
-    choice = settings.get("engine", "auto")
-    if choice == "auto":
-        return "propainter" if weights_present() else "classic"
-    return choice
+    """'propainter' or 'classic' for a document's settings."""
+    return resolve_engine(settings.get("engine", "auto"))
 
 
 @dataclass(frozen=True)
@@ -61,33 +57,6 @@ class RunSnapshot:
     settings: dict[str, Any]
     canvas: Canvas | None
     revision: int
-
-
-def build_engine(settings: dict[str, Any]):
-    """The engine for ``settings`` (may load weights: call it on a worker thread)."""
-    s = settings_of(settings)
-    if engine_name(s) == "classic":
-        from models.classic import ClassicConfig, ClassicEngine
-
-        return ClassicEngine(
-            ClassicConfig(
-                mask_dilation=int(s["mask_dilation"]),
-                neighbor_radius=max(1, int(s["neighbor_length"])),
-                chunk_size=max(1, min(CLASSIC_MAX_CHUNK, int(s["subvideo_length"]))),
-            )
-        )
-    from models.config import ProPainterConfig
-    from models.pipeline import ProPainterEngine
-
-    config = ProPainterConfig(
-        mask_dilation=int(s["mask_dilation"]),
-        ref_stride=int(s["ref_stride"]),
-        neighbor_length=int(s["neighbor_length"]),
-        subvideo_length=int(s["subvideo_length"]),
-        fp16=bool(s["fp16"]),
-        device=str(s["device"]),
-    )
-    return ProPainterEngine(config)
 
 
 def make_job(snap: RunSnapshot):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 
 from editor.export import ExportSettings
 from models.errors import WeightsError
@@ -135,16 +136,60 @@ def test_weights_download_reports_progress(window, qtbot, monkeypatch):
     assert 100 in seen
 
 
-def test_memory_warning_when_the_job_does_not_fit(opened, monkeypatch):
+def test_memory_warning_when_the_job_does_not_fit(opened, qtbot, monkeypatch):
     import editor.widgets.job_panel as jp
 
     monkeypatch.setattr(jp, "free_memory", lambda device: 0.5 * 2**30)
     panel = opened.panel
+    panel.refresh_free_memory()
     panel.engine.setCurrentIndex(panel.engine.findData("propainter"))
     assert panel.plot.points and panel.plot.marked == 80
-    assert panel.mem_warning.isVisibleTo(panel)
+    qtbot.waitUntil(lambda: panel.mem_warning.isVisibleTo(panel), timeout=10000)
     assert "will not fit" in panel.mem_warning.text()
+    assert "15 % of it in reserve" in panel.mem_warning.text()
     monkeypatch.setattr(jp, "free_memory", lambda device: 64 * 2**30)
-    panel.refresh_estimate()
+    panel.refresh_free_memory()  # after a run, or on opening a clip
+    qtbot.waitUntil(lambda: "GiB usable" in panel.mem_label.text(), timeout=10000)
     assert not panel.mem_warning.isVisibleTo(panel)
-    assert "GiB" in panel.mem_label.text()
+    qtbot.waitUntil(lambda: not panel.memory.busy(), timeout=10000)
+
+
+def test_settings_changes_never_ask_torch_for_free_memory_on_the_gui_thread(opened, qtbot, monkeypatch):
+    """The free memory is measured once, on a worker thread; every settings change reuses it."""
+    import threading
+
+    import editor.widgets.job_panel as jp
+    import models.device
+
+    calls = []
+
+    def query(device):
+        calls.append((device, threading.current_thread() is threading.main_thread()))
+        return 0.5 * 2**30
+
+    monkeypatch.setattr(jp, "free_memory", query)
+    monkeypatch.setattr(models.device, "free_memory_bytes",
+                        lambda device: pytest.fail("free_memory_bytes called outside the probe"))
+    panel = opened.panel
+    panel.refresh_free_memory()
+    panel.engine.setCurrentIndex(panel.engine.findData("propainter"))
+    qtbot.waitUntil(lambda: panel.mem_warning.isVisibleTo(panel), timeout=10000)
+    assert calls and not any(on_gui for _, on_gui in calls)
+    measured = len(calls)
+    for value in (40, 60, 80):
+        panel.subvideo.setValue(value)
+    panel.max_side.setCurrentIndex(panel.max_side.findData(640))
+    panel.fp16.setCurrentIndex(panel.fp16.findData(False))
+    panel.dilation.setValue(6)
+    assert len(calls) == measured  # answered from the cache
+    assert "GiB usable" in panel.mem_label.text()
+    qtbot.waitUntil(lambda: not panel.memory.busy(), timeout=10000)
+
+
+def test_precision_is_automatic_by_default_and_kept_in_the_document(opened):
+    panel = opened.panel
+    assert panel.fp16.currentData() is None and panel.settings()["fp16"] is None
+    panel.fp16.setCurrentIndex(panel.fp16.findData(False))
+    assert opened.doc.settings["fp16"] is False
+    panel.load_from(opened.doc)
+    assert panel.fp16.currentData() is False
