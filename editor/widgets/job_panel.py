@@ -246,8 +246,8 @@ class JobPanel(QWidget):
         for combo, key in ((self.engine, "engine"), (self.device, "device"), (self.max_side, "max_side")):
             i = combo.findData(s[key])
             combo.setCurrentIndex(max(0, i))
-        fp16 = s["fp16"]
-        self.fp16.setCurrentIndex(next(i for i, (_, v) in enumerate(PRECISIONS) if v is (None if fp16 is None else bool(fp16))))
+        fp16 = None if s["fp16"] is None else bool(s["fp16"])
+        self.fp16.setCurrentIndex([v for _, v in PRECISIONS].index(fp16))
         self.subvideo.setValue(int(s["subvideo_length"]))
         self.neighbor.setValue(int(s["neighbor_length"]))
         self.ref_stride.setValue(int(s["ref_stride"]))
