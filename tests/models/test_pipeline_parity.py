@@ -168,11 +168,11 @@ def test_frames_read_ahead_are_held_compressed_and_read_back_bit_for_bit():
     # On a GPU (the meta device stands in) the host holds the frames as they are.
     from models.pipeline import _Source
 
-    plain = _Source(iter([]), None, 1, ProPainterImageProcessor(ProPainterConfig()), torch.device("meta"), torch.float16).ori
+    plain = _Source(iter([]), 1, ProPainterImageProcessor(ProPainterConfig()), torch.device("meta"), torch.float16).ori
     assert not isinstance(plain, _FrameStore)  # not compressed, no decoded copies
     plain[0] = frames[0]
     assert plain[0] is frames[0]
-    on_cpu = _Source(iter([]), None, 1, ProPainterImageProcessor(ProPainterConfig()), torch.device("cpu"), torch.float32).ori
+    on_cpu = _Source(iter([]), 1, ProPainterImageProcessor(ProPainterConfig()), torch.device("cpu"), torch.float32).ori
     assert isinstance(on_cpu, _FrameStore)
 
 
