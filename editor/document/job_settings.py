@@ -14,8 +14,8 @@ import numpy as np
 from editor.engine_settings import EngineSettings, build_engine, resolve_engine
 from models.canvas import Canvas
 
-__all__ = ["DEFAULTS", "RunSnapshot", "build_engine", "engine_name", "engine_settings_of", "make_job", "settings_of",
-           "weights_present"]
+__all__ = ["DEFAULTS", "RunSnapshot", "build_engine", "engine_name", "engine_settings_of", "make_job", "run_key",
+           "settings_of", "weights_present"]
 
 #: A document's settings and their defaults: the engine's (:class:`EngineSettings`, the same
 #: object the CLI's flags read their defaults from) plus the processing size.
@@ -57,24 +57,47 @@ class RunSnapshot:
     settings: dict[str, Any]
     canvas: Canvas | None
     revision: int
+    #: where the run writes its frames (an ``editor.document.results.ResultFolder``) and
+    #: what it records there (a ``RunInfo``)
+    result: Any = None
+    run: Any = None
+    #: continue an earlier run of the same inputs from this frame (its earlier frames are done)
+    resume_from: int | None = None
+
+
+def run_key(settings: dict[str, Any], canvas: Canvas | None, frame_range: tuple[int, int] | None) -> str:
+    """What decides a run's frames apart from the masks, as a short key: two runs with the
+    same key and the same masks give the same frames (so one may continue the other)."""
+    import hashlib
+    import json
+
+    what = {
+        "settings": {k: settings_of(settings)[k] for k in sorted(settings_of(settings))},
+        "engine": engine_name(settings),
+        "canvas": None if canvas is None else [canvas.width, canvas.height, canvas.left, canvas.top],
+        "range": list(frame_range) if frame_range else None,
+    }
+    return hashlib.sha1(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def make_job(snap: RunSnapshot):
     """The runner's Job for a snapshot (builds the engine: worker thread only).
 
-    A preview run: it writes no file (``out=None``); its frames reach the worker as chunks and
-    the window keeps them in its result store, which is what export reads.
+    The run writes its frames into the snapshot's result folder (the editor's cache), from
+    which the window previews them and Export encodes them.
     """
     from editor.jobs.runner import Job, JobSettings
 
     max_side = int(snap.settings.get("max_side") or 0) or None
-    settings = JobSettings(codec="h264", max_side=max_side, overwrite=True, audio=False)
+    settings = JobSettings(max_side=max_side, overwrite=True, audio=False)
     return Job(
         clip=snap.clip,
-        out=None,
+        out=snap.result,
         masks=None if snap.canvas is not None else snap.masks,
         engine=build_engine(snap.settings),
         frame_range=None if snap.canvas is not None else snap.frame_range,
         settings=settings,
         canvas=snap.canvas,
+        resume_from=snap.resume_from,
+        run=snap.run,
     )
