@@ -247,10 +247,6 @@ def format_seconds(seconds: float | None) -> str:
 
 
 # -- geometry -------------------------------------------------------------------------------
-def _round8(x: float) -> int:
-    return max(8, int(round(x / 8.0)) * 8)
-
-
 def crop_box(
     union: np.ndarray, padding: int, min_side: int = 2 * MIN_SIDE
 ) -> tuple[int, int, int, int]:
@@ -276,19 +272,18 @@ def crop_box(
 
 def processing_size(width: int, height: int, settings: JobSettings, whole_frame: bool) -> tuple[int, int] | None:
     """The (width, height) the engine runs at for a ``width`` x ``height`` region, or None
-    when it runs at full resolution. Reduced sizes are multiples of 8."""
-    if settings.process_size is not None and whole_frame:
-        pw, ph = settings.process_size
-        pw, ph = _round8(pw), _round8(ph)
-        return None if (pw, ph) == (width, height) else (pw, ph)
-    factor = 1.0
-    if settings.scale is not None:
-        factor = min(factor, settings.scale)
-    if settings.max_side is not None and max(width, height) > settings.max_side:
-        factor = min(factor, settings.max_side / max(width, height))
-    if factor >= 1.0:
+    when it runs at the region's own size (the engine then rounds to its grid itself).
+    Reduced sizes follow the one rule of :func:`models.sizes.processing_size`."""
+    from models.sizes import processing_size as grid_size
+
+    size = settings.process_size if whole_frame else None
+    reduce = size is not None or (settings.scale is not None and settings.scale < 1) or (
+        settings.max_side is not None and max(width, height) > settings.max_side)
+    if not reduce:
         return None
-    pw, ph = _round8(width * factor), _round8(height * factor)
+    pw, ph = grid_size(width, height, size=size, scale=settings.scale, max_side=settings.max_side)
+    if (pw, ph) == (width, height):
+        return None
     if min(pw, ph) < MIN_SIDE:
         raise InputError(
             f"processing {width}x{height} at {pw}x{ph} leaves sides under {MIN_SIDE} pixels: "

@@ -385,7 +385,7 @@ class FlowMaskFillEngine(FillEngine):
         yield from super().run(widened(), num_frames, cancel)
 
 
-@pytest.mark.parametrize("max_side", [None, 96])
+@pytest.mark.parametrize("max_side", [None, 128])
 def test_outpainting_keeps_every_original_pixel_even_where_the_engine_changed_it(clip, tmp_path, max_side):
     path, src = clip
     canvas = plan_canvas(96, 128, scale_w=1.5, scale_h=1.3)
