@@ -1,10 +1,16 @@
 """Media: the only code that opens video and mask files (PyAV for video, OpenCV for images).
 
 - :func:`open_video` -> :class:`VideoReader` (``.info``, ``.frame(i)``, ``.iter_frames``,
-  ``.timestamps``) for a video file or a folder of PNG/JPG frames.
-- :class:`VideoWriter` encodes H.264/HEVC/VP9/ProRes/FFV1 or a PNG folder, copies the
-  source audio, writes under a temporary name and renames when complete.
-- :func:`open_masks` -> :class:`MaskSource` and :func:`write_masks` for mask io.
+  ``.timestamps``, ``.warnings``) for a video file or a folder of PNG/JPG frames; frames in
+  display orientation, ``info.num_frames`` the frames that really decode.
+- :class:`VideoWriter` encodes H.264/HEVC/VP9/ProRes/FFV1 or a PNG folder at the exact frame
+  size, copies the source audio in sync (all of it, also before the first frame), writes
+  under a temporary name and renames when complete; ``.warnings`` says what it changed.
+- :func:`open_masks` -> :class:`MaskSource` (``.warnings``) and :func:`write_masks` for mask
+  io; ``rotation=info.rotation`` accepts masks drawn on a rotated clip's stored frames.
+
+Every ``warnings`` list holds sentences meant for the user (the CLI prints them, the editor
+shows them).
 """
 
 from editor.media.masks import MaskSource, open_masks, write_masks

@@ -5,6 +5,11 @@ can hold the codec; otherwise they are decoded and re-encoded (Opus for WebM, AA
 Packets are muxed interleaved with the video as it is written, and stop at the written
 video's duration, so a clip cut to a range keeps only the matching audio.
 
+Source audio that starts before the first video frame (a clip whose video stream starts
+0.5 s after its audio) is kept whole when writing from the first frame: the output's audio
+starts at 0 and its video :attr:`AudioMux.lead` seconds later, as in the source, so nothing is
+cut and the picture stays in sync. Audio that starts after the video keeps its delay too.
+
 A range that starts later (``start`` seconds into the source) seeks the audio there and
 shifts its timestamps so that ``start`` becomes 0 in the output. Re-encoded audio is cut at
 the exact sample. Copied audio can only be cut between packets: the packet that straddles
@@ -40,7 +45,8 @@ class _Track:
         self.out = out
         self.copy = copy
         self.resampler: av.AudioResampler | None = None
-        self.samples = 0  # samples sent to the encoder so far (re-encode only)
+        self.samples = 0  # output sample position of the next encoded sample (re-encode only)
+        self.started = False  # the first decoded frame set ``samples`` from its time
         if not copy:
             ctx = out.codec_context
             self.resampler = av.AudioResampler(
@@ -57,7 +63,10 @@ class AudioMux:
     Call :meth:`feed_until` as video is written and :meth:`finish` before closing
     ``output``. ``copied`` says, per source stream, whether it is remuxed bit-exact.
     ``start``: seconds into the source (from its first video frame) that become 0 in the
-    output (see the module docstring for the precision).
+    output (see the module docstring for the precision). ``lead``: seconds the output's
+    first video frame comes after the output's 0, when the source's audio starts that much
+    before its video (``start`` = 0 only; else 0). The times given to :meth:`feed_until`
+    and :meth:`finish` are output times, ``lead`` included.
     """
 
     def __init__(self, source: Path, output: av.container.OutputContainer, start: float = 0.0) -> None:
@@ -74,12 +83,15 @@ class AudioMux:
         for s in self._src.streams.audio:
             self._tracks[s.index] = self._add_track(s, fmt)
         self.copied = [t.copy for t in self._tracks.values()]
-        # Keep audio aligned with the first video frame, which the writer puts at t=0.
-        vids = self._src.streams.video
-        first = vids[0].start_time if vids else None
-        self._offset = float(first * vids[0].time_base) if first is not None else 0.0
+        # Keep audio aligned with the first video frame, which the writer puts at t=lead.
+        video0 = _video_start(source)
         self._start = float(start)
-        self._offset += self._start
+        self._offset = video0 + self._start  # source time of the output's 0
+        self.lead = 0.0
+        audio0 = self._audio_start()
+        if self._start == 0 and audio0 is not None and audio0 < video0 - 1e-3:
+            self._offset = audio0
+            self.lead = video0 - audio0
         if self._start > 0 and self._tracks:
             # Seek a margin before the start: demuxers land on a nearby packet, not an exact one.
             self._src.seek(max(0, int((self._offset - _SEEK_MARGIN) * av.time_base)))
@@ -103,6 +115,16 @@ class AudioMux:
         out.codec_context.format = av.Codec(name, "w").audio_formats[0].name
         out.codec_context.time_base = Fraction(1, rate)
         return _Track(s, out, copy=False)
+
+    def _audio_start(self) -> float | None:
+        """Source time where the first audio stream that is carried starts; the negative
+        times of encoder priming (an AAC stream at -21 ms) count as 0."""
+        times = [
+            float(t.src.start_time * t.src.time_base)
+            for t in self._tracks.values()
+            if t.src.start_time is not None and t.src.time_base is not None
+        ]
+        return max(0.0, min(times)) if times else None
 
     @property
     def has_audio(self) -> bool:
@@ -174,6 +196,12 @@ class AudioMux:
                 frame = self._cut_before_start(frame)
                 if frame is None:
                     continue
+            if not track.started:
+                # Audio that starts after the output's 0 keeps its delay (as copying does).
+                track.started = True
+                if frame.pts is not None and frame.time_base is not None:
+                    at = float(frame.pts * frame.time_base) - self._offset
+                    track.samples = max(0, round(at * track.out.codec_context.sample_rate))
             self._encode(track, frame)
 
     def _cut_before_start(self, frame: av.AudioFrame) -> av.AudioFrame | None:
@@ -208,6 +236,35 @@ class AudioMux:
 
     def close(self) -> None:
         self._src.close()
+
+
+def _video_start(source: Path) -> float:
+    """Source time of the first video frame (the reader's frame 0): the smallest timestamp
+    among the first video packets, which the stream's start time does not always give (AVI
+    with packed B-frames starts at pts 1). Read with a second demuxer, so that the one the
+    audio comes from is never seeked (a seek to 0 in an mp4 whose video starts late lands
+    its audio late)."""
+    try:
+        with av.open(str(source), metadata_errors="ignore") as src:
+            vids = src.streams.video
+            if not vids or vids[0].time_base is None:
+                return 0.0
+            vs = vids[0]
+            first: list[int] = []
+            try:
+                for k, pkt in enumerate(src.demux(vs)):
+                    if k >= 16:
+                        break
+                    t = pkt.pts if pkt.pts is not None else pkt.dts
+                    if t is not None and pkt.size and not pkt.is_discard:
+                        first.append(t)
+            except av.FFmpegError:
+                pass
+            if not first and vs.start_time is not None:
+                first.append(vs.start_time)
+            return float(min(first) * vs.time_base) if first else 0.0
+    except av.FFmpegError:
+        return 0.0
 
 
 def write_audio(path: str | Path, samples: np.ndarray, rate: int, codec: str = "aac") -> None:

@@ -7,6 +7,14 @@ uses 0 and 1 (masks saved as 0/1 PNGs).
 Size and count rules: a single image of another size is resized (nearest) and a warning is
 given (``warnings.warn`` and :attr:`MaskSource.warnings`); a per-frame set (folder or video)
 whose count or size does not match the clip is a :class:`MediaError` naming both.
+
+Rotated clips (a phone's rotation metadata; ``rotation`` = the reader's ``info.rotation``,
+clockwise degrees): the reader gives frames in display orientation, and masks come out in
+that orientation too. Masks may be given in either orientation: a mask the size of the
+stored frames (width and height swapped, for 90 and 270 degrees) is turned the way the
+reader turns the frames, with a note naming the rotation; any other size is an error naming
+both sizes and the rotation (nothing is stretched). Where both orientations have the same
+size (180 degrees, or a square clip), masks are taken as drawn on the displayed frames.
 """
 
 from __future__ import annotations
@@ -36,14 +44,20 @@ class MaskSource:
     """Per-frame masks for a clip of ``num_frames`` frames of ``size`` = (width, height).
 
     Use :func:`open_masks`. ``kind`` is "folder", "image" or "video"; ``warnings`` lists
-    what was adjusted (a resized single image), each also sent through ``warnings.warn``.
+    what was adjusted (a resized single image, masks turned to a rotated clip's display
+    orientation), each also sent through ``warnings.warn``. ``rotation`` is the clip's
+    (clockwise degrees, as ``VideoInfo.rotation``); ``size`` is its displayed size.
     """
 
-    def __init__(self, path: Path, num_frames: int, size: tuple[int, int]) -> None:
+    def __init__(self, path: Path, num_frames: int, size: tuple[int, int], rotation: int = 0) -> None:
         self.path = path
         self.num_frames = int(num_frames)
         self.size = (int(size[0]), int(size[1]))
+        self.rotation = int(rotation) % 360
+        if self.rotation % 90:
+            raise ValueError(f"rotation must be a multiple of 90 degrees, got {rotation}")
         self.warnings: list[str] = []
+        self._k = 0  # np.rot90 turns applied to each mask (stored -> display orientation)
         self._files: list[Path] = []
         self._single: np.ndarray | None = None
         self._video: VideoReader | None = None
@@ -64,18 +78,22 @@ class MaskSource:
                     f"The mask folder {path} has {len(self._files)} masks but the clip has "
                     f"{self.num_frames} frames; give one mask per frame or a single image."
                 )
-            self._check_size(read_image(self._files[0], gray=True), self._files[0])
+            first = read_image(self._files[0], gray=True)
+            self._orient(first.shape[1], first.shape[0], self._files[0], "mask folder")
+            self._check_size(first, self._files[0])
         elif path.suffix.lower() in IMAGE_SUFFIXES:
             self.kind = "image"
             img = read_image(path, gray=True)
-            if img.shape[:2] != (h, w):
+            if img.shape[:2] != (h, w) and self.rotation == 0:
                 msg = (
                     f"The mask {path} is {img.shape[1]}x{img.shape[0]} but the clip is "
                     f"{w}x{h}; it was resized to fit (nearest neighbour)."
                 )
-                self.warnings.append(msg)
-                warnings.warn(msg, stacklevel=3)
+                self._warn(msg)
                 img = cv2.resize(img, (w, h), interpolation=cv2.INTER_NEAREST)
+            else:
+                self._orient(img.shape[1], img.shape[0], path, "mask")
+                img = self._turn(img)
             self._single = binarize(img)
             self._single.flags.writeable = False
         else:
@@ -93,20 +111,70 @@ class MaskSource:
                     f"The mask video {path} has {info.num_frames} frames but the clip has "
                     f"{self.num_frames}; give one mask per frame or a single image."
                 )
-            if (info.width, info.height) != self.size:
+            try:
+                self._orient(info.width, info.height, path, "mask video")
+            except MediaError:
                 self._video.close()
-                raise MediaError(
-                    f"The mask video {path} is {info.width}x{info.height} but the clip is "
-                    f"{w}x{h}; export the masks at the clip's size."
-                )
+                raise
+
+    # -- orientation ------------------------------------------------------------------
+    def _stored_size(self) -> tuple[int, int]:
+        w, h = self.size
+        return (h, w) if self.rotation in (90, 270) else (w, h)
+
+    def _rotation_words(self) -> str:
+        sw, sh = self._stored_size()
+        return f"stored as {sw}x{sh} and shown rotated {self.rotation}° clockwise"
+
+    def _orient(self, mw: int, mh: int, where: Path, what: str) -> None:
+        """Accept a mask of the displayed size, or (rotated clips) of the stored size, which
+        is then turned like the frames; anything else is a MediaError naming both sizes."""
+        w, h = self.size
+        if (mw, mh) == (w, h):
+            return
+        if self.rotation in (90, 270) and (mw, mh) == self._stored_size():
+            self._k = (-self.rotation // 90) % 4  # the reader's turn: stored -> display
+            self._warn(
+                f"The {what} {where} is {mw}x{mh}, the size of the clip's stored frames; the "
+                f"clip is shown rotated {self.rotation}° clockwise (its rotation metadata), so "
+                f"the masks were rotated the same way to {w}x{h}."
+            )
+            return
+        if self.rotation:
+            raise MediaError(
+                f"The {what} {where} is {mw}x{mh} but the clip is {w}x{h} as shown "
+                f"({self._rotation_words()}); give masks of {w}x{h} (or {self._stored_size()[0]}x"
+                f"{self._stored_size()[1]}, drawn on the stored frames)."
+            )
+        if what == "mask video":
+            raise MediaError(
+                f"The mask video {where} is {mw}x{mh} but the clip is {w}x{h}; "
+                "export the masks at the clip's size."
+            )
+        # a folder: _check_size says it with the per-file wording
+
+    def _turn(self, img: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.rot90(img, k=self._k)) if self._k else img
+
+    def _warn(self, msg: str) -> None:
+        self.warnings.append(msg)
+        warnings.warn(msg, stacklevel=4)
 
     def _check_size(self, img: np.ndarray, where: Path) -> None:
         w, h = self.size
-        if img.shape[:2] != (h, w):
+        want_w, want_h = self._stored_size() if self._k else (w, h)
+        if img.shape[:2] == (want_h, want_w):
+            return
+        if self.rotation:
             raise MediaError(
-                f"The mask {where} is {img.shape[1]}x{img.shape[0]} but the clip is {w}x{h}; "
-                "make every mask the clip's size (or use a single image, which is resized)."
+                f"The mask {where} is {img.shape[1]}x{img.shape[0]} but the clip is {w}x{h} as "
+                f"shown ({self._rotation_words()}); make every mask {want_w}x{want_h}, like the "
+                "first one."
             )
+        raise MediaError(
+            f"The mask {where} is {img.shape[1]}x{img.shape[0]} but the clip is {w}x{h}; "
+            "make every mask the clip's size (or use a single image, which is resized)."
+        )
 
     def __len__(self) -> int:
         return self.num_frames
@@ -121,18 +189,18 @@ class MaskSource:
             return self._single
         if self._video is not None:
             rgb = self._video.frame(i)
-            m = binarize(rgb.max(axis=2))
+            m = self._turn(binarize(rgb.max(axis=2)))
         else:
             gray = read_image(self._files[i], gray=True)
             self._check_size(gray, self._files[i])
-            m = binarize(gray)
+            m = self._turn(binarize(gray))
         self._empty[i] = not m.any()
         return m
 
     def __iter__(self) -> Iterator[np.ndarray]:
         if self._video is not None:
             for i, rgb in enumerate(self._video.iter_frames()):
-                m = binarize(rgb.max(axis=2))
+                m = self._turn(binarize(rgb.max(axis=2)))
                 self._empty[i] = not m.any()
                 yield m
             return
@@ -164,16 +232,19 @@ class MaskSource:
         self.close()
 
 
-def open_masks(path: str | Path, num_frames: int, size: tuple[int, int]) -> MaskSource:
+def open_masks(path: str | Path, num_frames: int, size: tuple[int, int], rotation: int = 0) -> MaskSource:
     """Open masks for a clip of ``num_frames`` frames of ``size`` = (width, height).
 
     ``path`` is a folder of PNG/JPG masks (one per frame, matched by natural name order),
-    one image used for every frame, or a mask video (white = hole).
+    one image used for every frame, or a mask video (white = hole). ``size`` and
+    ``rotation`` are the clip's ``info.size`` and ``info.rotation``: masks come out at the
+    displayed size, and masks drawn on a rotated clip's stored frames are turned to match
+    (see the module docstring).
 
     Raises:
         MediaError: missing path, empty folder, count or size that does not match.
     """
-    return MaskSource(Path(path).expanduser(), num_frames, size)
+    return MaskSource(Path(path).expanduser(), num_frames, size, rotation)
 
 
 def write_masks(

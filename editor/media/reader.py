@@ -1,9 +1,20 @@
 """Reading video: any file PyAV (FFmpeg) reads, or a folder of PNG/JPG frames.
 
-Frames come out as RGB uint8 arrays of shape (H, W, 3), values in [0, 255], with the
-container's rotation metadata already applied, so ``info.width``/``info.height`` are the
-displayed size. Nothing loads the whole clip: :meth:`VideoReader.iter_frames` decodes in
-order and :meth:`VideoReader.frame` seeks to the keyframe before the wanted frame and
+Frames come out as RGB uint8 arrays of shape (H, W, 3), values in [0, 255], in display
+orientation: the container's rotation (display matrix, the ``rotate`` tag of phones) is
+already applied, as players show it, so ``info.width``/``info.height`` are the displayed
+size and ``info.rotation`` says how the stored frames were turned (masks drawn on the stored
+frames are turned the same way by :func:`editor.media.open_masks` given that rotation).
+
+``info.num_frames`` counts the frames that really come out: samples an mp4/mov edit list
+leaves out are not counted (FFmpeg never shows them), and when the last frames of a file
+cannot be decoded (a damaged or cut final packet) they are dropped; ``info.dropped_frames``
+says how many frames the file announces beyond ``num_frames`` and ``info.warnings`` (also
+:attr:`VideoReader.warnings`) says why in a sentence for the user. To find this out when the
+clip is opened, only its tail (from the keyframe before its last 32 packets) is decoded.
+
+Nothing loads the whole clip: :meth:`VideoReader.iter_frames` decodes in order and
+:meth:`VideoReader.frame` seeks to the keyframe before the wanted frame and
 decodes forward, keeping a small LRU cache for scrubbing.
 
 A reader is not thread-safe: give each thread (the GUI, a job worker) its own reader.
@@ -28,6 +39,17 @@ from editor.media._files import list_images, read_image
 
 #: Containers whose sample tables give an exact frame count without demuxing.
 _EXACT_COUNT_FORMATS = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2")
+
+#: The tail check (which frames at the end really decode) starts from the keyframe before
+#: this many packets from the end ...
+_TAIL_LEAD = 32
+#: ... and gives up when that is more than this many pixels to decode (250 frames at 1080p,
+#: about a second): a long final GOP at a large size is not decoded on open.
+_TAIL_MAX_PIXELS = 250 * 1920 * 1080
+#: Tail checks already done in this process, by (path, size, mtime): readers of the same
+#: clip (the GUI opens several) pay once.
+_TAIL_CACHE: OrderedDict[tuple[str, int, int], tuple[list[int], bool, bool]] = OrderedDict()
+_TAIL_CACHE_SIZE = 64
 
 DEFAULT_FOLDER_FPS = Fraction(24)
 
@@ -57,6 +79,10 @@ class VideoInfo:
     clockwise rotation in degrees (0, 90, 180, 270) that was applied to the coded frames
     to display them, as in the ``rotate`` tag phones write. ``codec`` is the video codec
     name ("h264", "png" for a frame folder, ...).
+
+    ``num_frames`` counts the frames that decode; ``dropped_frames`` is how many more the
+    file announces (packets at its end that cannot be decoded, dropped as FFmpeg drops
+    them). ``warnings`` holds a sentence for each such adjustment, to show the user.
     """
 
     path: Path
@@ -69,6 +95,8 @@ class VideoInfo:
     audio: list[AudioStreamInfo] = field(default_factory=list)
     codec: str = ""
     is_folder: bool = False
+    dropped_frames: int = 0
+    warnings: tuple[str, ...] = ()
 
     @property
     def size(self) -> tuple[int, int]:
@@ -93,6 +121,12 @@ class VideoReader:
     # -- public API -------------------------------------------------------------------
     def __len__(self) -> int:
         return self.info.num_frames
+
+    @property
+    def warnings(self) -> list[str]:
+        """Sentences about what the reader adjusted (e.g. undecodable last frames dropped),
+        for the user; the same as ``info.warnings``."""
+        return list(self.info.warnings)
 
     @property
     def timestamps(self) -> list[float]:
@@ -242,6 +276,11 @@ class FileReader(VideoReader):
         self._index_pts: list[int] | None = None
         self._pts_to_index: dict[int, int] = {}
         self._keyframes: list[int] = []
+        self._undecodable: set[int] = set()  # packet pts the tail check found undecodable
+        # The tail check saw decoded frames with increasing timestamps (not so in files muxed
+        # without their B-frame order, e.g. box.mp4, Megamind.avi): only then may the
+        # sequential count be corrected from a frame's timestamp.
+        self._pts_reliable = False
 
         first = self._next_decoded()
         if first is None:
@@ -258,10 +297,33 @@ class FileReader(VideoReader):
 
         fmt_names = set(c.format.name.split(","))
         exact = bool(fmt_names.intersection(_EXACT_COUNT_FORMATS)) and vs.frames > 0
+        warnings: list[str] = []
+        cut = 0  # samples the file's edit list leaves out (mp4/mov): never shown, not counted
         if exact:
             n = int(vs.frames)
+            cut, where = _edit_list_cut(vs)
+            if cut and n - cut >= 1:
+                n -= cut
+                where = f"{where} {cut}" if where else str(cut)
+                warnings.append(
+                    f"{path.name}: {where} frame(s) are left out by the file's edit list "
+                    f"and are dropped (as ffmpeg does); the clip has {n} frames."
+                )
+            else:
+                cut = 0
         else:
             n = len(self._build_index())
+        dropped, trailing = self._check_tail()
+        if dropped and n - dropped >= 1:
+            n -= dropped
+            if trailing:
+                why = f"the last {dropped} frame(s) cannot be decoded (the end of the file is damaged or cut)"
+            else:
+                why = f"{dropped} frame(s) cannot be decoded (damaged packets)"
+            warnings.append(f"{path.name}: {why} and are dropped; the clip has {n} frames.")
+        else:
+            dropped = 0
+        dropped += cut
         fps = _nominal_fps(vs)
         if self._index_pts is not None and len(self._index_pts) > 1 and fps is None:
             span = (self._index_pts[-1] - self._index_pts[0]) * vs.time_base
@@ -294,7 +356,104 @@ class FileReader(VideoReader):
             audio=audio,
             codec=vs.codec_context.name,
             is_folder=False,
+            dropped_frames=dropped,
+            warnings=tuple(warnings),
         )
+
+    # -- the tail: which of the last packets really decode ---------------------------------
+    def _check_tail(self) -> tuple[int, bool]:
+        """Decode the end of the clip (in a second demuxer) and compare the frames that come
+        out with the packets that went in. Returns (number of packets that gave no frame,
+        whether they are all after the last frame that did). The undecodable packets'
+        timestamps are left out of the index, so ``timestamps`` and random access agree with
+        ``num_frames``. A check that cannot run (no seeking, a final GOP too long to decode
+        cheaply, see :data:`_TAIL_MAX_PIXELS`) changes nothing."""
+        key = _file_key(self._path)
+        result = _TAIL_CACHE.get(key) if key is not None else None
+        if result is None:
+            try:
+                result = self._undecodable_tail()
+            except (av.FFmpegError, OSError, ValueError):
+                result = ([], True, False)
+            if key is not None:
+                _TAIL_CACHE[key] = result
+                while len(_TAIL_CACHE) > _TAIL_CACHE_SIZE:
+                    try:
+                        _TAIL_CACHE.popitem(last=False)
+                    except KeyError:  # another thread's reader emptied it first
+                        break
+        missing, trailing, self._pts_reliable = result
+        if not missing:
+            return 0, True
+        self._undecodable = set(missing)
+        if self._index_pts is not None:  # built already: drop the undecodable timestamps
+            self._index_pts = None
+            self._build_index()
+        return len(missing), trailing
+
+    def _undecodable_tail(self) -> tuple[list[int], bool, bool]:
+        """(timestamps of the packets near the end that give no frame, whether they all come
+        after the last frame that does, whether the decoded frames' timestamps increase)."""
+        vs = self._stream
+        nothing: tuple[list[int], bool, bool] = ([], True, False)
+        with av.open(str(self._path), metadata_errors="ignore") as c:
+            s = c.streams[vs.index]
+            s.thread_type = "AUTO"  # as the reader decodes: a threaded decoder loses the
+            # frames in flight behind a damaged last packet, and those must be counted too
+            pixels = max(1, (s.codec_context.width or 1920) * (s.codec_context.height or 1080))
+            max_packets = max(2 * _TAIL_LEAD, _TAIL_MAX_PIXELS // pixels)
+            # Start from the keyframe before the last few packets.
+            entries = _index_entry_times(s)
+            if entries:
+                target = entries[max(0, len(entries) - _TAIL_LEAD)]
+            elif self._index_pts:
+                target = self._index_pts[max(0, len(self._index_pts) - _TAIL_LEAD)]
+            elif s.duration and s.time_base:
+                rate = _nominal_fps(s) or Fraction(24)
+                back = int(_TAIL_LEAD / rate / s.time_base)
+                target = max((s.start_time or 0), (s.start_time or 0) + s.duration - back)
+            else:
+                return nothing
+            c.seek(int(target), stream=s, backward=True, any_frame=False)
+            key: int | None = None  # pts of the first keyframe after the seek
+            packets: list[int | None] = []
+            frames: list[int | None] = []
+
+            def decode(pkt: av.Packet | None) -> None:
+                try:
+                    out = s.decode(pkt)
+                except av.FFmpegError:
+                    return  # a damaged packet: it gives no frame, which is what is counted
+                for f in out:
+                    if key is None or f.pts is None or f.pts >= key:
+                        frames.append(f.pts)
+
+            for pkt in c.demux(s):
+                if pkt.size == 0 or pkt.is_discard:
+                    continue
+                t = pkt.pts if pkt.pts is not None else pkt.dts
+                if key is None:
+                    if not pkt.is_keyframe:
+                        continue  # a demuxer that lands before the keyframe
+                    key = t
+                if len(packets) >= max_packets:
+                    return nothing
+                if key is None or t is None or t >= key:  # not a leading picture of an open GOP
+                    packets.append(t)
+                decode(pkt)
+            decode(None)
+        got = [f for f in frames if f is not None]
+        reliable = len(got) == len(frames) > 1 and all(b > a for a, b in zip(got, got[1:]))
+        dropped = len(packets) - len(frames)
+        if dropped <= 0 or key is None:
+            return [], True, reliable
+        sent = [p for p in packets if p is not None]
+        if len(got) == len(frames) and len(sent) == len(packets) and set(got) <= set(sent):
+            missing = sorted(set(sent) - set(got))
+            if len(missing) == dropped:
+                return missing, min(missing) > max(got, default=key - 1), reliable
+        # Timestamps that do not match: assume the last ones (in time) are the missing ones.
+        return sorted(sent)[len(sent) - dropped:], True, False
 
     # -- index: packet timestamps, found by demuxing only (no decoding) ------------------
     def _build_index(self) -> list[int]:
@@ -317,6 +476,9 @@ class FileReader(VideoReader):
             except av.FFmpegError:
                 pass  # a truncated tail: index what could be read
         order = sorted(pts_list)
+        if self._undecodable:
+            order = [p for p in order if p not in self._undecodable]
+            keys = [k for k in keys if k not in self._undecodable]
         self._index_pts = order
         self._pts_to_index = {p: i for i, p in enumerate(order)}
         self._keyframes = sorted(self._pts_to_index[k] for k in keys if k in self._pts_to_index)
@@ -336,9 +498,22 @@ class FileReader(VideoReader):
         return times[:n]
 
     # -- decoding ---------------------------------------------------------------------
+    def _decode_packets(self) -> Iterator[av.VideoFrame]:
+        """Frames in order from the current demuxer position. A packet the decoder rejects
+        gives no frame instead of ending the clip (the tail check on open counts the frames
+        this way, so ``num_frames`` matches what comes out)."""
+        for pkt in self._container.demux(self._stream):
+            try:
+                frames = self._stream.decode(pkt)
+            except av.FFmpegError:
+                if pkt.size == 0:
+                    return  # the flush at the end failed: nothing more comes out
+                continue
+            yield from frames
+
     def _next_decoded(self) -> av.VideoFrame | None:
         if self._gen is None:
-            self._gen = self._container.decode(self._stream)
+            self._gen = self._decode_packets()
         try:
             return next(self._gen)
         except StopIteration:
@@ -389,7 +564,7 @@ class FileReader(VideoReader):
             target = pts[0] if from_start else pts[index]
             self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
             self._stream.codec_context.flush_buffers()
-            self._gen = self._container.decode(self._stream)
+            self._gen = self._decode_packets()
             self._pos = -1  # unknown until the first frame's pts is seen
         while True:
             frame = self._next_decoded()
@@ -404,6 +579,12 @@ class FileReader(VideoReader):
                 if got is None:
                     continue
                 self._pos = got
+            elif (self._pts_reliable and self._index_pts is not None and frame.pts is not None
+                  and len(self._pts_to_index) == len(self._index_pts)):
+                # Counting is right unless a damaged packet gave no frame: trust the timestamp.
+                at = self._pts_to_index.get(frame.pts)
+                if at is not None and at != self._pos:
+                    self._pos = at
             got, self._pos = self._pos, self._pos + 1
             if got == index:
                 return self._to_rgb(frame)
@@ -422,6 +603,42 @@ class FileReader(VideoReader):
             self._gen = None
             self._container.close()
         super().close()
+
+
+def _file_key(path: Path) -> tuple[str, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+def _index_entry_times(vs: av.video.stream.VideoStream) -> list[int]:
+    """The timestamps of the demuxer's index (mp4/mov/mkv with cues), [] when it has none."""
+    try:
+        return [int(e.timestamp) for e in vs.index_entries]
+    except (AttributeError, av.FFmpegError, ValueError):  # an older PyAV
+        return []
+
+
+def _edit_list_cut(vs: av.video.stream.VideoStream) -> tuple[int, str]:
+    """(how many samples the demuxer marks as discarded by the edit list, where: "the
+    first", "the last" or "") from the stream's index, without reading the file."""
+    try:
+        entries = list(vs.index_entries)
+    except (AttributeError, av.FFmpegError, ValueError):  # an older PyAV: nothing to subtract
+        return 0, ""
+    flags = [bool(e.is_discard) for e in entries]
+    cut = sum(flags)
+    if not cut:
+        return 0, ""
+    kept = [i for i, f in enumerate(flags) if not f]
+    gone = [i for i, f in enumerate(flags) if f]
+    if not kept or min(gone) > max(kept):
+        return cut, "the last"
+    if max(gone) < min(kept):
+        return cut, "the first"
+    return cut, ""
 
 
 def _frame_time(frame: av.VideoFrame, vs: av.video.stream.VideoStream) -> float:

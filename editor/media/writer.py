@@ -48,13 +48,19 @@ class CodecSpec:
     lossless: bool = False
     default_quality: int | None = None
     quality_range: tuple[int, int] | None = None
+    #: For ``even_size`` codecs: the pixel format that holds an odd width or height exactly
+    #: (4:4:4 has no chroma subsampling), and the profile that it means for players.
+    odd_pix_fmt: str | None = None
+    odd_profile: str = ""
 
 
 CODECS: dict[str, CodecSpec] = {
     "h264": CodecSpec("h264", "libx264", "yuv420p", (".mp4", ".mov", ".mkv", ".m4v", ".avi"),
-                      even_size=True, default_quality=18, quality_range=(0, 51)),
+                      even_size=True, default_quality=18, quality_range=(0, 51),
+                      odd_pix_fmt="yuv444p", odd_profile="High 4:4:4 Predictive"),
     "hevc": CodecSpec("hevc", "libx265", "yuv420p", (".mp4", ".mov", ".mkv", ".m4v"),
-                      even_size=True, default_quality=22, quality_range=(0, 51)),
+                      even_size=True, default_quality=22, quality_range=(0, 51),
+                      odd_pix_fmt="yuv444p", odd_profile="Main 4:4:4 (RExt)"),
     "vp9": CodecSpec("vp9", "libvpx-vp9", "yuv420p", (".webm", ".mkv", ".mp4"),
                      default_quality=30, quality_range=(0, 63)),
     "prores": CodecSpec("prores", "prores_ks", "yuv422p10le", (".mov", ".mkv"),
@@ -91,8 +97,9 @@ class VideoWriter:
     Args:
         path: final output path. Its suffix picks the container (.mp4, .mov, .mkv, .webm,
             .avi); with ``codec="png"`` it is a folder that receives ``000000.png``, ...
-        width, height: frame size in pixels. H.264/HEVC need even sizes: an odd size is
-            padded by repeating the last row/column (``encoded_size`` tells).
+        width, height: frame size in pixels. The output has exactly this size: H.264/HEVC
+            in their usual 4:2:0 form need even sizes, so an odd size is encoded in 4:4:4
+            (``pix_fmt`` tells) unless ``odd_size="pad"``; :attr:`warnings` says so.
         fps: frame rate (Fraction, int or float).
         codec: one of :data:`CODECS` ("h264", "hevc", "vp9", "prores", "ffv1", "png").
         quality: see :class:`CodecSpec`; ``None`` picks a visually lossless default.
@@ -104,6 +111,18 @@ class VideoWriter:
         timestamps: presentation time in seconds of each frame, for variable frame rate;
             frames past the list continue at ``1/fps``.
         overwrite: replace an existing output when the new one is complete.
+        odd_size: for H.264/HEVC at an odd width or height: "keep" (default) encodes 4:4:4
+            to keep the size exactly (High 4:4:4 / RExt profiles, which some players such
+            as QuickTime, Safari and many phones cannot play); "pad" keeps 4:2:0 and pads
+            to even by repeating the last row/column (``encoded_size`` tells).
+
+    Attributes:
+        warnings: sentences for the user about what the output changes (its size, a pixel
+            format few players read, where its video starts), filled in by the constructor.
+        encoded_size: (width, height) actually encoded.
+        pix_fmt: the pixel format encoded.
+        video_start: seconds the first frame is shown after the start of the output's audio
+            (the source's audio that came before its first frame is kept; 0 without audio).
 
     Raises:
         OutputError: unknown codec, codec the container cannot hold, existing output,
@@ -122,6 +141,7 @@ class VideoWriter:
         timestamps: list[float] | None = None,
         overwrite: bool = False,
         audio_start: float = 0.0,
+        odd_size: str = "keep",
     ) -> None:
         self.path = Path(path).expanduser()
         spec = CODECS.get(codec)
@@ -153,6 +173,8 @@ class VideoWriter:
             )
         if audio_start < 0:
             raise ValueError(f"the audio start must be 0 seconds or more, got {audio_start}")
+        if odd_size not in ("keep", "pad"):
+            raise ValueError(f"odd_size must be 'keep' or 'pad', got {odd_size!r}")
         if width <= 0 or height <= 0:
             raise OutputError(f"The output size {width}x{height} for {self.path} is empty.")
         if quality is not None and spec.quality_range is not None:
@@ -191,11 +213,39 @@ class VideoWriter:
 
         self.spec = spec
         self.width, self.height = int(width), int(height)
-        pad_w = self.width % 2 if spec.even_size else 0
-        pad_h = self.height % 2 if spec.even_size else 0
+        self.warnings: list[str] = []
+        self.pix_fmt = spec.pix_fmt
+        odd = spec.even_size and (self.width % 2 or self.height % 2)
+        size = f"{self.width}x{self.height}"
+        if odd and odd_size == "keep" and spec.odd_pix_fmt:
+            self.pix_fmt = spec.odd_pix_fmt
+            self.warnings.append(
+                f"{self.path.name}: {size} has an odd side, which {codec} in its usual 4:2:0 form "
+                f"cannot hold, so it is encoded in 4:4:4 ({self.pix_fmt}, {spec.odd_profile} "
+                f"profile) to keep {size} exactly; some players (QuickTime, Safari, many "
+                "phones and TVs) cannot play that: for them, choose the vp9 codec (.webm or .mkv) "
+                "or crop the clip to an even size."
+            )
+            odd = False
+        self._prores_4444 = spec.name == "prores" and self.width % 16 == 1
+        if self._prores_4444:
+            self.pix_fmt = "yuv444p10le"
+            self.warnings.append(
+                f"{self.path.name}: FFmpeg's ProRes 422 encoder damages the right edge of frames "
+                f"{self.width} pixels wide (16k+1), so {size} is written as ProRes 4444 "
+                f"({self.pix_fmt}) instead of the chosen 422 profile."
+            )
+        pad_w = self.width % 2 if odd else 0
+        pad_h = self.height % 2 if odd else 0
         self._pad = (pad_h, pad_w)
         #: (width, height) actually encoded: the frame size plus any padding.
         self.encoded_size = (self.width + pad_w, self.height + pad_h)
+        if odd:
+            self.warnings.append(
+                f"{self.path.name}: {codec} in 4:2:0 needs even sizes, so {size} is written as "
+                f"{self.encoded_size[0]}x{self.encoded_size[1]} (the last "
+                f"{'column' if pad_w else 'row'}{' and row' if pad_w and pad_h else ''} repeated)."
+            )
         self.fps = Fraction(fps).limit_denominator(100_000)
         if self.fps <= 0:
             raise OutputError(f"The frame rate {fps} for {self.path} must be positive.")
@@ -205,6 +255,7 @@ class VideoWriter:
         self.temp_path = partial_path(self.path)
         self._closed = False
         self._last_pts = -1
+        self.video_start = 0.0
         self._audio: AudioMux | None = None
         self._container: av.container.OutputContainer | None = None
         self._remove_temp()
@@ -230,7 +281,7 @@ class VideoWriter:
         self._container = c
         s = c.add_stream(spec.encoder, rate=self.fps)
         s.width, s.height = self.encoded_size
-        s.pix_fmt = spec.pix_fmt
+        s.pix_fmt = self.pix_fmt
         q = spec.default_quality if quality is None else quality
         opts: dict[str, str] = {}
         if spec.name == "h264":
@@ -242,19 +293,16 @@ class VideoWriter:
         elif spec.name == "vp9":
             opts = {"crf": str(q), "b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"}
         elif spec.name == "prores":
-            opts = {"profile": str(q)}
+            opts = {"profile": "4" if self._prores_4444 else str(q)}
         elif spec.name == "ffv1":
             opts = {"level": "3", "slicecrc": "1"}
         s.options = opts
-        if spec.pix_fmt.startswith("yuv"):
+        if self.pix_fmt.startswith("yuv"):
             ctx = s.codec_context
             ctx.colorspace = 1
             ctx.color_range = 1
             ctx.color_primaries = 1
             ctx.color_trc = 1
-        if self.timestamps is not None:
-            s.codec_context.time_base = _VFR_TIME_BASE
-            s.time_base = _VFR_TIME_BASE
         self._stream = s
         if audio_from is not None:
             self._audio = AudioMux(Path(audio_from), c, start=audio_start)
@@ -262,6 +310,17 @@ class VideoWriter:
             if not self._audio.has_audio:
                 self._audio.close()
                 self._audio = None
+            else:
+                self.video_start = self._audio.lead
+        if self.video_start >= 0.1:  # a frame or two of lead (AVI's pts 1) is not worth a note
+            self.warnings.append(
+                f"{self.path.name}: the audio of {Path(audio_from).name} starts "
+                f"{self.video_start:.3f} s before its first frame; all of it is kept and the "
+                "video starts that much later, in sync, as in the source."
+            )
+        if self.timestamps is not None or self.video_start > 0:
+            s.codec_context.time_base = _VFR_TIME_BASE
+            s.time_base = _VFR_TIME_BASE
         c.start_encoding()
 
     # -- writing ----------------------------------------------------------------------
@@ -305,15 +364,15 @@ class VideoWriter:
         if any(self._pad):
             frame = np.pad(frame, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-        if self.spec.pix_fmt.startswith("yuv"):
+        if self.pix_fmt.startswith("yuv"):
             vf = vf.reformat(
-                format=self.spec.pix_fmt,
+                format=self.pix_fmt,
                 interpolation=COLOR_FLAGS,
                 dst_colorspace=1,  # BT.709, tagged on the stream below
                 dst_color_range=1,  # limited ("TV") range, what players expect
             )
-        t = self._time_of(self.frames_written)
-        if self.timestamps is not None:
+        t = self._time_of(self.frames_written) + self.video_start
+        if self.timestamps is not None or self.video_start > 0:
             pts = round(t / _VFR_TIME_BASE)
             vf.time_base = _VFR_TIME_BASE
         else:
@@ -369,7 +428,7 @@ class VideoWriter:
                     self._mux(pkt)
                 if self._audio is not None:
                     end = self._time_of(self.frames_written - 1) + self._frame_duration()
-                    self._audio.finish(end)
+                    self._audio.finish(end + self.video_start)
                     self._audio.close()
                     self._audio = None
                 self._container.close()

@@ -53,15 +53,35 @@ def test_png_folder_names_frames_by_index(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["000000.png", "000001.png", "000002.png"]
 
 
-def test_odd_size_h264_is_padded_and_crops_back(tmp_path):
+@pytest.mark.parametrize("codec, name", [("h264", "odd.mp4"), ("hevc", "odd.mkv")])
+def test_odd_size_keeps_its_size_in_444(tmp_path, codec, name):
     frames = smooth_frames(4, w=63, h=47)
-    with VideoWriter(tmp_path / "odd.mp4", 63, 47, 24) as w:
-        assert w.encoded_size == (64, 48)
+    with VideoWriter(tmp_path / name, 63, 47, 24, codec=codec) as w:
+        assert w.encoded_size == (63, 47) and w.pix_fmt == "yuv444p"
+        assert any("63x47" in text and "4:4:4" in text for text in w.warnings)
+        for f in frames:
+            w.write(f)
+    with open_video(tmp_path / name) as r:
+        assert (r.info.width, r.info.height) == (63, 47)
+        assert psnr(r.frame(2), frames[2]) > 38
+
+
+def test_odd_size_h264_padded_on_request_and_crops_back(tmp_path):
+    frames = smooth_frames(4, w=63, h=47)
+    with VideoWriter(tmp_path / "odd.mp4", 63, 47, 24, odd_size="pad") as w:
+        assert w.encoded_size == (64, 48) and w.pix_fmt == "yuv420p"
+        assert any("63x47 is written as 64x48" in text for text in w.warnings)
         for f in frames:
             w.write(f)
     with open_video(tmp_path / "odd.mp4") as r:
         assert (r.info.width, r.info.height) == (64, 48)
         assert psnr(r.frame(2)[:47, :63], frames[2]) > 38
+
+
+def test_even_size_has_no_warning(tmp_path):
+    with VideoWriter(tmp_path / "even.mp4", W, H, 24) as w:
+        w.write(smooth_frames(1)[0])
+    assert w.warnings == [] and w.pix_fmt == "yuv420p" and w.video_start == 0
 
 
 def test_random_access_equals_sequential_decode(tmp_path):
