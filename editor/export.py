@@ -34,9 +34,11 @@ def export_video(
     canvas: Canvas | None,
     report: Callable[[int, int, str], None],
     cancelled: Callable[[], bool],
+    notes: list[str] | None = None,
 ) -> Path:
     """Write frames ``frame_range`` of ``clip``: ``result(i)`` where it has one, else the source
-    (placed on ``canvas`` when expanded). Returns the output path.
+    (placed on ``canvas`` when expanded). Returns the output path; what the writer had to
+    change (an odd size in 4:4:4, audio that starts before the picture) is appended to ``notes``.
 
     The audio of the range is copied: from the source time of frame ``start`` on, cut to the
     range's duration (see :mod:`editor.media.audio` for the precision). Raises
@@ -54,6 +56,8 @@ def export_video(
         total = stop - start
         with VideoWriter(settings.out, w, h, info.fps, codec=settings.codec, quality=settings.quality,
                          audio_from=audio, audio_start=audio_start, overwrite=True) as writer:
+            if notes is not None:
+                notes.extend(str(t) for t in getattr(writer, "warnings", []))
             for k, frame in enumerate(reader.iter_frames(start, stop)):
                 i = start + k
                 if cancelled():

@@ -544,12 +544,17 @@ def cmd_track(args: argparse.Namespace) -> int:
             if not path.is_file():
                 raise InputError(f"The keyframe mask {path} does not exist; give a PNG (white = object).")
             shape = read_image(path, gray=True).shape[:2] if path.suffix.lower() in IMAGE_SUFFIXES else None
-            if shape is not None and shape != (info.height, info.width):  # a resized keyframe would track the wrong outline
+            rotation = int(getattr(info, "rotation", 0) or 0)
+            sizes = {(info.height, info.width)}
+            if rotation in (90, 270):  # drawn on the stored (unrotated) frames: open_masks turns it
+                sizes.add((info.width, info.height))
+            if shape is not None and shape not in sizes:  # a resized keyframe would track the wrong outline
+                turned = f" (shown rotated by {rotation} degrees; stored {info.height}x{info.width})" if rotation in (90, 270) else ""
                 raise InputError(
-                    f"The keyframe mask {path} is {shape[1]}x{shape[0]} but the clip is {info.width}x{info.height}: "
+                    f"The keyframe mask {path} is {shape[1]}x{shape[0]} but the clip is {info.width}x{info.height}{turned}: "
                     f"give a mask of the clip's size (white = object)."
                 )
-            source = open_masks(path, num_frames, (info.width, info.height))
+            source = open_masks(path, num_frames, (info.width, info.height), rotation=rotation)
             keyframes.append((frame, np.array(source.mask(frame), dtype=np.uint8)))
         tracker = _tracker_from_args(args, "flow" if args.no_sam else None)
         print(tracker.note, file=sys.stderr, flush=True)

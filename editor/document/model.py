@@ -30,11 +30,14 @@ class ClipInfo:
     height: int
     num_frames: int
     fps: Fraction
+    #: degrees the stored frames are turned to be shown (frames are given as shown)
+    rotation: int = 0
 
     @classmethod
     def from_video_info(cls, path: str, info: Any) -> "ClipInfo":
         fps = info.fps if info.fps else Fraction(25)
-        return cls(str(path), int(info.width), int(info.height), int(info.num_frames), Fraction(fps))
+        return cls(str(path), int(info.width), int(info.height), int(info.num_frames), Fraction(fps),
+                   int(getattr(info, "rotation", 0) or 0))
 
 
 class Document(QObject):

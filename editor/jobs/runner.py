@@ -318,7 +318,8 @@ def composite(source: np.ndarray, fill: np.ndarray, alpha: np.ndarray) -> np.nda
 class _Masks:
     """A uniform ``mask(i) -> HxW uint8 0/1`` over the kinds of :data:`MaskInput`."""
 
-    def __init__(self, masks: MaskInput, num_frames: int, size: tuple[int, int], notes: list[str]) -> None:
+    def __init__(self, masks: MaskInput, num_frames: int, size: tuple[int, int], notes: list[str],
+                 rotation: int = 0) -> None:
         w, h = size
         self._h, self._w = h, w
         self._closer: Callable[[], None] | None = None
@@ -330,7 +331,7 @@ class _Masks:
         if isinstance(masks, (str, os.PathLike)):
             from editor.media import open_masks
 
-            src = open_masks(masks, num_frames, size)
+            src = open_masks(masks, num_frames, size, rotation=rotation)
             for note in getattr(src, "warnings", []) or []:
                 notes.append(str(note))
             self._src = src
@@ -466,7 +467,7 @@ def plan_job(job: Job, info: Any, notes: list[str]) -> JobPlan:
                 f"give START:STOP with 0 <= START < STOP <= {n}"
             )
         out_w, out_h = w, h
-        masks = _Masks(job.masks, n, (w, h), notes)
+        masks = _Masks(job.masks, n, (w, h), notes, rotation=int(getattr(info, "rotation", 0) or 0))
         union = _union(masks, start, stop)
         if not union.any():
             passthrough = True
@@ -639,10 +640,14 @@ def run_job(
             if job.resume_from is not None:
                 raise InputError("only a run into a result folder can continue an earlier one")
             audio_from = clip if settings.audio and not info.is_folder and info.audio else None
-            sink: Any = _FileSink(VideoWriter(
+            writer = VideoWriter(
                 out, *plan.out_size, info.fps, codec=codec, quality=settings.quality, audio_from=audio_from,
                 timestamps=None if info.is_folder else reader.timestamps, overwrite=settings.overwrite,
-            ))
+            )
+            for text in getattr(writer, "warnings", []):
+                notes.append(str(text))
+                emit(JobProgress("output", 0, plan.num_frames, str(text)))
+            sink: Any = _FileSink(writer)
         else:
             sink = job.out
         sink.begin(job.run)

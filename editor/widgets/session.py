@@ -186,7 +186,7 @@ class SessionMixin:
 
         clip = self.doc.clip
         try:
-            src = open_masks(path, clip.num_frames, (clip.width, clip.height))
+            src = open_masks(path, clip.num_frames, (clip.width, clip.height), rotation=clip.rotation)
             new = {i: (src.mask(i) > 0).astype("uint8") * 255 for i in range(clip.num_frames)}
         except ProPainterError as exc:
             self.show_error("Cannot import the masks", str(exc))
@@ -591,11 +591,16 @@ class SessionMixin:
         def work(report, cancelled):
             reader = ResultFolder.open(folder.folder) if folder is not None else None
             result = reader.read if reader is not None else (lambda i: None)
-            return export_video(clip, settings, result, lambda i: masks.get(i, zeros), canvas, report, cancelled)
+            return export_video(clip, settings, result, lambda i: masks.get(i, zeros), canvas, report, cancelled,
+                                notes)
+
+        notes: list[str] = []
 
         def done(path):
             self.statusBar().showMessage(f"Exported {path}", 8000)
             self.last_export = path
+            if notes:
+                QMessageBox.information(self, "Exported", f"Exported {path}.\n\n" + "\n".join(notes))
 
         return self.start_task("Exporting", work, done, "Cannot export")
 

@@ -338,3 +338,28 @@ def test_d_without_rotation_a_single_image_is_still_resized(tmp_path):
     with pytest.warns(UserWarning, match="resized"):
         masks = open_masks(tmp_path / "small.png", 3, (64, 48))
     assert masks.mask(0).shape == (48, 64) and masks.mask(0).all()
+
+
+def test_d_inpaint_and_track_take_a_mask_drawn_on_the_stored_frames_of_a_phone_clip(tmp_path, capsys):
+    """End to end: the job runner and ``track`` turn a stored-orientation mask like the frames."""
+    from editor import cli
+
+    stored = smooth_frames(4, 128, 96)
+    for f in stored:
+        f[:16, :32] = (255, 0, 0)
+    clip = rotated_clip(tmp_path / "phone.mp4", 90, stored)
+    mask = np.zeros((96, 128), np.uint8)
+    mask[:16, :32] = 255
+    cv2.imwrite(str(tmp_path / "stored.png"), mask)
+    out = tmp_path / "out"
+    code = cli.main(["inpaint", str(clip), "--mask", str(tmp_path / "stored.png"), "-o", str(out), "--engine", "classic"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "rotated" in err
+    with open_video(out) as r:
+        assert r.info.size == (96, 128)
+        assert not marker_of(r.frame(2)).any()  # the red marker is gone where the frames show it
+    code = cli.main(["track", str(clip), "--mask", f"{tmp_path / 'stored.png'}@0", "-o", str(tmp_path / "t"),
+                     "--tracker", "flow"])
+    err = capsys.readouterr().err
+    assert code == 0, err
