@@ -657,18 +657,23 @@ def run_job(
         if plan.passthrough and not sink.wants_untouched:
             first = last = start
         eta = Eta(n if plan.passthrough else stop - plan.first_out)
-        state = {"written": 0, "stage": ("copy", 0, 0), "frames": 0}
+        # "work": the frames the ETA counts (engine frames; copied ones cost next to nothing),
+        # None before the engine starts.
+        state: dict[str, Any] = {"written": 0, "stage": ("copy", 0, 0), "work": 0 if plan.passthrough else None}
         out_total = n if sink.wants_untouched else (0 if plan.passthrough else stop - plan.first_out)
 
         def progress(message: str = "") -> None:
-            done = state["written"]
-            emit(JobProgress(state["stage"][0], done, out_total, message, eta.update(min(done, eta.total)),
+            work = state["work"]
+            left = None if work is None else eta.update(min(work, eta.total))
+            emit(JobProgress(state["stage"][0], state["written"], out_total, message, left,
                              state["stage"][1], state["stage"][2]))
 
         def write(index: int, frames: list[np.ndarray]) -> None:
             for k, frame in enumerate(frames):
                 sink.put(index + k, frame)
             state["written"] += len(frames)
+            if plan.passthrough or (plan.first_out <= index < stop):
+                state["work"] = (state["work"] or 0) + len(frames)
             sink.flush()
             emit(JobChunk(index, frames))
             progress()
@@ -690,6 +695,7 @@ def run_job(
                 samples = (comp.sample(f, plan.masks.mask(i))
                            for i, f in enumerate(itertools.islice(frames, stop - start), start))
                 state["stage"] = ("starting", 0, stop - start)
+                state["work"] = 0
                 progress(f"Running the {getattr(job.engine, 'name', 'engine')} engine on frames {start}..{stop - 1}.")
                 expected = start
                 events = job.engine.run(samples, stop - start, cancel=cancel)
