@@ -129,7 +129,7 @@ class JobWorker(QObject):
                 from editor.jobs.runner import run_job as run
             self.job = self.make_job()
             self.result = run(self.job, self._on_event, self._cancel.is_set)
-            cancelled = self._cancel.is_set()
+            # A run that returned finished every frame, even if Cancel came after the last chunk.
         except Cancelled:
             cancelled = True
         except ProPainterError as exc:
