@@ -139,9 +139,18 @@ class ResultFolder:
             raise OSError(f"cannot encode result frame {index}")
         path = self.path(index)
         tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(data.tobytes())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data.tobytes())
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            from editor.errors import OutputError
+
+            raise OutputError(
+                f"The run's frame {index} could not be written to {self.folder} ({exc.strerror or exc}); free some "
+                "disk space there (finished frames are kept) and run again to continue."
+            ) from None
         with self._lock:
             self._owner[index] = self._current.run_id
 

@@ -159,3 +159,32 @@ def test_a_failed_run_never_reads_done(opened, qtbot, monkeypatch, dialogs):
     run_and_record(w, qtbot)
     assert "device is gone" in dialogs.texts("critical")[-1]
     assert w.panel.stage.text().startswith("Failed") and "Done" not in w.panel.stage.text()
+
+
+def test_a_full_disk_during_a_run_is_one_clear_error_and_keeps_the_finished_frames(tmp_path, monkeypatch):
+    import builtins
+    import errno
+
+    import pytest
+
+    from editor.document.results import RunInfo
+    from editor.errors import OutputError
+
+    folder = ResultFolder.create(tmp_path / "r", "clip.mp4", (8, 8))
+    folder.begin(RunInfo("a", (0, 4), "k"))
+    frame = np.zeros((8, 8, 3), np.uint8)
+    folder.put(0, frame)
+    real_open = builtins.open
+
+    def full(path, *args, **kwargs):
+        if str(path).endswith(".tmp") and "000001" in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", full)
+    with pytest.raises(OutputError, match="No space left on device.*free some disk space"):
+        folder.put(1, frame)
+    monkeypatch.undo()
+    folder.close()
+    again = ResultFolder.open(folder.folder)
+    assert sorted(again.owners()) == [0] and not list(folder.folder.glob(".*.tmp"))
