@@ -1,15 +1,16 @@
-"""Masks from clicks and mask tracking on the command line.
+"""Masks from clicks and mask tracking on the command line: argparse and printing only.
 
 - ``python main.py track VIDEO --mask KEYFRAME.png[@FRAME] -o MASKS_DIR`` propagates a keyframe
   mask both ways through the clip and writes one mask PNG per frame (the masks the editor
   would make). Each ``--mask`` is one object; the objects are merged.
 - ``inpaint --click X,Y[@FRAME]`` / ``--box X0,Y0,X1,Y1[@FRAME]``: SAM turns each click (or
   box, with the clicks inside it) into an object mask on its frame, then the mask is tracked
-  through the clip (:func:`masks_from_clicks`).
+  through the clip.
 
-SAM is used when its weights are found (``--sam-checkpoint`` or the official file of
-``--sam-model`` in the weights folder); ``track`` then falls back to optical flow alone (and
-says so), while clicks cannot make a mask without SAM.
+What runs is the tracking service, :mod:`editor.tracking` (``load_tracker``, ``track``,
+``masks_from_clicks``), which the editor calls too. SAM is used when its weights are found
+(``--sam-checkpoint`` or the official file of ``--sam-model`` in the weights folder); ``track``
+then falls back to optical flow alone (and says so), while clicks cannot make a mask without SAM.
 
 Wiring: :func:`register_cli` (called by ``editor.cli`` for the modules it lists in
 ``EXTENSION_MODULES``) adds the ``track`` command (:func:`register`) and the click/box mask
@@ -21,43 +22,27 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from models.errors import InputError, WeightsError
+from editor.tracking import (
+    SAM2_MODELS,
+    SAM_MODELS,
+    TRACKERS,
+    Box,
+    Click,
+    TrackerChoice,
+    frame_spans,
+    load_predictor,
+    load_tracker,
+    masks_from_clicks,
+    track,
+)
+from models.errors import InputError
 
-SAM_MODELS = ("vit_b", "vit_l", "vit_h")
-SAM2_MODELS = ("sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus", "sam2.1_hiera_large")
-#: ``--tracker``: auto picks SAM 2, then SAM, then the motion tracker alone, by the weights found.
-TRACKERS = ("auto", "sam2", "sam", "flow")
 _NUMBER = r"[-+]?\d+(?:\.\d+)?"
-
-
-@dataclass(frozen=True)
-class Click:
-    """A click at (x, y) pixels on ``frame``; ``label`` 1 = include, 0 = exclude."""
-
-    x: float
-    y: float
-    frame: int = 0
-    label: int = 1
-
-
-@dataclass(frozen=True)
-class Box:
-    """A box (x0, y0, x1, y1) pixels on ``frame``."""
-
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-    frame: int = 0
-
-    def contains(self, click: Click) -> bool:
-        return click.frame == self.frame and self.x0 <= click.x <= self.x1 and self.y0 <= click.y <= self.y1
 
 
 def _split_frame(text: str, what: str, example: str) -> tuple[str, int]:
@@ -105,315 +90,6 @@ def parse_mask_arg(text: str) -> tuple[Path, int]:
     return Path(text).expanduser(), 0
 
 
-# ----------------------------------------------------------------------------- SAM loading
-def load_predictor(
-    checkpoint: str | Path | None = None,
-    model_type: str = "vit_b",
-    weights_dir: str | Path | None = None,
-    device: str | None = None,
-    required: bool = False,
-) -> Any:
-    """A :class:`~models.segmentation.SamClickPredictor`, or None when no weights are found.
-
-    With ``checkpoint`` (or ``required``) missing weights raise :class:`WeightsError`.
-    """
-    from models.segmentation import SamClickPredictor, sam_weights_available
-
-    if checkpoint is None and not sam_weights_available(model_type, weights_dir):
-        if required:
-            raise WeightsError(
-                f"Clicks need the SAM weights to make a mask: download them with "
-                f"`python main.py weights download sam_{model_type}` (or pass --sam-checkpoint), "
-                f"or give the masks with --mask."
-            )
-        return None
-    if device in (None, "auto"):
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return SamClickPredictor.from_pretrained(model_type, checkpoint=checkpoint, weights_dir=weights_dir, device=device)
-
-
-# ----------------------------------------------------------------------------- tracker choice
-@dataclass
-class TrackerChoice:
-    """What tracks the masks: ``name`` is "sam2", "sam" or "flow"; ``predictor`` (SAM, refines
-    the motion tracker's masks), ``video`` (a SAM 2 video tracker) and ``flow_model`` (RAFT, or
-    None for DIS) are the parts; ``note`` says in one line what runs and why."""
-
-    name: str
-    predictor: Any = None
-    video: Any = None
-    flow_model: Any = None
-    note: str = ""
-
-    def propagation_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of ``MaskTrack.repropagate_from`` / ``TrackSet.propagate_all``."""
-        return {"predictor": self.predictor, "video_tracker": self.video, "flow_model": self.flow_model}
-
-
-def _device(device: str | None) -> str:
-    if device in (None, "auto"):
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return str(device)
-
-
-def load_flow_model(weights_dir: str | Path | None = None, device: str | None = None) -> Any:
-    """RAFT (the ProPainter ``raft-things.pth``) for the mask flow when it is in the weights
-    folder, else None (OpenCV DIS, no download)."""
-    from models.segmentation.raft_flow import RaftFlow
-
-    if not RaftFlow.available(weights_dir):
-        return None
-    return RaftFlow.from_weights(weights_dir, device=_device(device))
-
-
-def load_video_tracker(model: str = "sam2.1_hiera_tiny", checkpoint: str | Path | None = None,
-                       weights_dir: str | Path | None = None, device: str | None = None,
-                       required: bool = False) -> Any:
-    """A SAM 2 video tracker, or None when its weights are not found (``required``: raise)."""
-    from models.segmentation.sam2_weights import sam2_weights_available
-
-    if checkpoint is None and not sam2_weights_available(model, weights_dir):
-        if required:
-            raise WeightsError(
-                f"--tracker sam2 needs the SAM 2 weights {model}: download them with "
-                f"`python main.py weights download {model}` (or pass --sam2-checkpoint), or use --tracker flow."
-            )
-        return None
-    try:
-        from models.segmentation.sam2_video import Sam2VideoTracker
-    except ImportError as exc:  # the sam2 package is missing or broken
-        raise WeightsError(
-            f"SAM 2 tracking needs the sam2 package ({exc}): install it with "
-            f"`SAM2_BUILD_CUDA=0 pip install sam2`, or use --tracker sam or flow."
-        ) from None
-    return Sam2VideoTracker.from_pretrained(model, checkpoint=checkpoint, weights_dir=weights_dir,
-                                            device=_device(device))
-
-
-def sam2_cache_key(model: str, checkpoint: str | Path | None, weights_dir: str | Path | None,
-                   device: str | None) -> tuple:
-    """The key a loaded SAM 2 tracker is kept under in a ``cache`` of :func:`resolve_tracker`."""
-    return ("sam2", model, str(checkpoint), str(weights_dir), device)
-
-
-def _cached(cache: dict, key: tuple, load: Callable[[], Any]) -> Any:
-    """``cache[key]``, loaded when absent or not found before (the weights may have come since)."""
-    if cache.get(key) is None:
-        cache[key] = load()
-    return cache[key]
-
-
-def load_click_predictor(*, prefer: str = "sam", sam_checkpoint: str | Path | None = None, sam_model: str = "vit_b",
-                         sam2_model: str = "sam2.1_hiera_tiny", sam2_checkpoint: str | Path | None = None,
-                         weights_dir: str | Path | None = None, device: str | None = None,
-                         cache: dict | None = None) -> Any:
-    """What turns clicks into a mask: SAM, or SAM 2's image mode when only its weights are there
-    (``prefer`` "sam2": SAM 2 first). None when neither is found. A SAM 2 network already in
-    ``cache`` (the tracker's) is shared, and one loaded here is kept there for the tracker."""
-    def sam() -> Any:
-        return load_predictor(sam_checkpoint, sam_model, weights_dir, device, required=False)
-
-    def sam2() -> Any:
-        video = _cached({} if cache is None else cache, sam2_cache_key(sam2_model, sam2_checkpoint, weights_dir, device),
-                        lambda: load_video_tracker(sam2_model, sam2_checkpoint, weights_dir, device))
-        if video is None:
-            return None
-        from models.segmentation import Sam2ClickPredictor
-
-        return Sam2ClickPredictor.from_tracker(video)
-
-    for load in ((sam2, sam) if prefer == "sam2" else (sam, sam2)):
-        predictor = load()
-        if predictor is not None:
-            return predictor
-    return None
-
-
-def resolve_tracker(choice: str = "auto", *, weights_dir: str | Path | None = None, device: str | None = None,
-                    sam_checkpoint: str | Path | None = None, sam_model: str = "vit_b",
-                    sam2_checkpoint: str | Path | None = None, sam2_model: str = "sam2.1_hiera_tiny",
-                    sam_predictor: Callable[[], Any] | None = None,
-                    cache: dict | None = None) -> TrackerChoice:
-    """The tracker ``choice`` (auto, sam2, sam, flow) with the weights that are present.
-
-    "auto" takes SAM 2 when its weights (or ``sam2_checkpoint``) are found, else SAM refining
-    the motion tracker, else the motion tracker alone; a named tracker whose weights are
-    missing raises :class:`WeightsError` saying how to get them. The motion tracker's flow is
-    RAFT when ``raft-things.pth`` is in the weights folder, else DIS. ``sam_predictor``: a
-    function giving the SAM predictor (the editor's already-loaded one) instead of loading it.
-    ``cache``: a dict that keeps the SAM 2 and RAFT networks found for the next call (the editor's).
-    """
-    if choice not in TRACKERS:
-        raise InputError(f"--tracker {choice!r} is not one of {', '.join(TRACKERS)}.")
-    cache = {} if cache is None else cache
-
-    def cached(key: tuple, load: Callable[[], Any]) -> Any:
-        return _cached(cache, key, load)
-
-    if choice in ("auto", "sam2"):
-        key = sam2_cache_key(sam2_model, sam2_checkpoint, weights_dir, device)
-        video = cached(key, lambda: load_video_tracker(sam2_model, sam2_checkpoint, weights_dir, device,
-                                                       required=choice == "sam2"))
-        if video is not None:
-            return TrackerChoice("sam2", video=video, note=f"Tracking with SAM 2 ({sam2_model}).")
-    flow_model = cached(("raft", str(weights_dir), device), lambda: load_flow_model(weights_dir, device))
-    flow_name = "RAFT" if flow_model is not None else "DIS (no RAFT weights found)"
-    if choice in ("auto", "sam"):
-        if sam_predictor is not None:
-            predictor = sam_predictor()
-        else:
-            predictor = load_predictor(sam_checkpoint, sam_model, weights_dir, device, required=False)
-        if predictor is None and choice == "sam":
-            raise WeightsError(
-                f"--tracker sam needs the SAM weights: download them with `python main.py weights download "
-                f"sam_{sam_model}` (or pass --sam-checkpoint), or use --tracker flow."
-            )
-        if predictor is not None:
-            return TrackerChoice("sam", predictor=predictor, flow_model=flow_model,
-                                 note=f"Tracking by the object's motion ({flow_name} flow), refined by SAM ({sam_model}).")
-    return TrackerChoice("flow", flow_model=flow_model,
-                         note=f"Tracking by the object's motion alone ({flow_name} flow); check the edges.")
-
-
-# ----------------------------------------------------------------------------- clicks -> masks
-def _objects(clicks: Sequence[Click], boxes: Sequence[Box]) -> list[tuple[int, list[Click], Box | None]]:
-    """Each box is one object with the clicks inside it; every other include-click is one object;
-    exclude-clicks go with every object on their frame."""
-    objects: list[tuple[int, list[Click], Box | None]] = []
-    used: set[int] = set()
-    for box in boxes:
-        inside = [c for i, c in enumerate(clicks) if box.contains(c)]
-        used.update(i for i, c in enumerate(clicks) if box.contains(c))
-        objects.append((box.frame, inside, box))
-    for i, click in enumerate(clicks):
-        if i not in used and click.label == 1:
-            objects.append((click.frame, [click], None))
-    for i, click in enumerate(clicks):
-        if click.label == 0 and i not in used:
-            for frame, points, _ in objects:
-                if frame == click.frame:
-                    points.append(click)
-    if not objects:
-        raise InputError("Give at least one --click (on the object) or --box to make a mask.")
-    return objects
-
-
-def masks_from_clicks(
-    reader: Any,
-    clicks: Sequence[Click],
-    boxes: Sequence[Box] = (),
-    predictor: Any = None,
-    *,
-    clip_id: Any = None,
-    frame_range: tuple[int, int] | None = None,
-    config: Any = None,
-    on_event: Callable[[Any], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
-    tracker: TrackerChoice | None = None,
-) -> dict[int, np.ndarray]:
-    """Clicks/boxes -> one SAM mask per object on its frame -> tracked through the clip.
-
-    ``reader``: an opened :class:`editor.media.VideoReader` (``.info``, ``.frame(i)``);
-    ``predictor``: a :class:`~models.segmentation.SamClickPredictor` (None raises
-    :class:`WeightsError`: clicks cannot make a mask without SAM); ``tracker``: a
-    :class:`TrackerChoice` (its SAM 2 makes the masks from the clicks when it has one; its
-    parts track them). Returns frame -> HxW uint8
-    0/1, the union of every object, for the frames that have a mask. Events (Progress,
-    FrameFlagged, ...) go to ``on_event``.
-    """
-    from models.segmentation import TrackSet
-
-    tracker = tracker or TrackerChoice("sam" if predictor is not None else "flow", predictor=predictor)
-    predictor = predictor if predictor is not None else tracker.predictor  # makes the masks from the clicks
-    video = tracker.video
-    if predictor is None and video is None:
-        raise WeightsError(
-            "Clicks need the SAM or SAM 2 weights to make a mask: download them with "
-            "`python main.py weights download sam_vit_b` (or sam2.1_hiera_tiny, or pass --sam-checkpoint), "
-            "or give the masks with --mask."
-        )
-    info = reader.info
-    num_frames, size = int(info.num_frames), (int(info.height), int(info.width))
-    clip_id = clip_id if clip_id is not None else id(reader)
-    tracks = TrackSet(num_frames, size)
-    for frame, points, box in _objects(clicks, boxes):
-        if not 0 <= frame < num_frames:
-            raise InputError(f"A click or box is on frame {frame}, but the clip has frames 0..{num_frames - 1}.")
-        for c in points:
-            if c.x >= size[1] or c.y >= size[0]:
-                raise InputError(f"The click {c.x:g},{c.y:g} is outside the {size[1]}x{size[0]} frame.")
-        coords = np.array([[c.x, c.y] for c in points], dtype=np.float64).reshape(-1, 2)
-        labels = np.array([c.label for c in points], dtype=np.int64)
-        box_arr = None if box is None else np.array([box.x0, box.y0, box.x1, box.y1])
-        if video is not None:
-            mask = video.mask_from_prompt(reader.frame, num_frames, frame, points=coords if len(coords) else None,
-                                          labels=labels if len(coords) else None, box=box_arr)
-        else:
-            predictor.set_frame(clip_id, frame, np.asarray(reader.frame(frame)))
-            single = box is None and len(points) == 1  # one click is ambiguous: let SAM offer three
-            prediction = predictor.predict(coords if len(coords) else None, labels if len(coords) else None,
-                                           box=box_arr, multimask=single)
-            mask = prediction.mask
-        if not mask.any():
-            where = f"box {box.x0:g},{box.y0:g},{box.x1:g},{box.y1:g}" if box else f"click {points[0].x:g},{points[0].y:g}"
-            raise InputError(f"SAM found no object at the {where} on frame {frame}; click on the object itself.")
-        tracks.add().set_keyframe(frame, mask)
-    for event in tracks.propagate_all(reader.frame, clip_id=clip_id, config=config, frame_range=frame_range,
-                                      cancel=cancel, **tracker.propagation_kwargs()):
-        if on_event is not None:
-            on_event(event)
-    out = {}
-    for index in range(num_frames):
-        merged = tracks.merged(index)
-        if merged is not None:
-            out[index] = merged
-    return out
-
-
-def track_masks(
-    reader: Any,
-    keyframes: Sequence[tuple[int, np.ndarray]],
-    predictor: Any = None,
-    *,
-    clip_id: Any = None,
-    frame_range: tuple[int, int] | None = None,
-    config: Any = None,
-    on_event: Callable[[Any], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
-    tracker: TrackerChoice | None = None,
-) -> tuple[list[np.ndarray], dict[int, list[str]]]:
-    """Each (frame, HxW mask) is one object; returns one merged HxW uint8 mask per frame
-    (zeros where no object was tracked) and the frames that need review (frame -> reasons).
-    ``tracker`` (a :class:`TrackerChoice`) overrides ``predictor``."""
-    from models.segmentation import TrackSet
-
-    info = reader.info
-    num_frames, size = int(info.num_frames), (int(info.height), int(info.width))
-    tracks = TrackSet(num_frames, size)
-    for frame, mask in keyframes:
-        if not 0 <= frame < num_frames:
-            raise InputError(f"The keyframe {frame} is outside the clip (frames 0..{num_frames - 1}).")
-        if not np.asarray(mask).any():
-            raise InputError(f"The keyframe mask for frame {frame} is empty; paint the object white.")
-        tracks.add().set_keyframe(frame, mask)
-    tracker = tracker or TrackerChoice("sam" if predictor is not None else "flow", predictor=predictor)
-    for event in tracks.propagate_all(reader.frame, clip_id=clip_id if clip_id is not None else id(reader),
-                                      config=config, frame_range=frame_range, cancel=cancel,
-                                      **tracker.propagation_kwargs()):
-        if on_event is not None:
-            on_event(event)
-    empty = np.zeros(size, dtype=np.uint8)
-    masks = []
-    for index in range(num_frames):
-        merged = tracks.merged(index)
-        masks.append(empty if merged is None else merged)
-    return masks, tracks.flags()
-
-
 # ----------------------------------------------------------------------------- argparse
 def _add_tracker_options(g) -> None:
     g.add_argument("--tracker", choices=TRACKERS, default="auto",
@@ -426,9 +102,9 @@ def _add_tracker_options(g) -> None:
 
 
 def _tracker_from_args(args: argparse.Namespace, choice: str | None = None) -> TrackerChoice:
-    return resolve_tracker(choice or args.tracker, weights_dir=getattr(args, "weights_dir", None),
-                           device=getattr(args, "device", None), sam_checkpoint=args.sam_checkpoint,
-                           sam_model=args.sam_model, sam2_checkpoint=args.sam2_checkpoint, sam2_model=args.sam2_model)
+    return load_tracker(choice or args.tracker, weights_dir=getattr(args, "weights_dir", None),
+                        device=getattr(args, "device", None), sam_checkpoint=args.sam_checkpoint,
+                        sam_model=args.sam_model, sam2_checkpoint=args.sam2_checkpoint, sam2_model=args.sam2_model)
 
 
 def _add_sam_options(p: argparse.ArgumentParser) -> None:
@@ -474,20 +150,6 @@ def _parse_range(text: str | None, num_frames: int) -> tuple[int, int] | None:
     if not 0 <= start < stop:
         raise InputError(f"--range {text!r} needs 0 <= START < STOP, e.g. 10:50.")
     return start, min(stop, num_frames)
-
-
-def frame_spans(frames: Sequence[int]) -> str:
-    """"3-7, 12, 20-21" for sorted frame numbers."""
-    out, frames = [], sorted(frames)
-    start = prev = None
-    for f in frames + [None]:
-        if f is not None and prev is not None and f == prev + 1:
-            prev = f
-            continue
-        if start is not None:
-            out.append(f"{start}" if start == prev else f"{start}-{prev}")
-        start = prev = f
-    return ", ".join(out)
 
 
 def review_summary(flags: dict[int, list[str]]) -> str:
@@ -558,9 +220,15 @@ def cmd_track(args: argparse.Namespace) -> int:
             keyframes.append((frame, np.array(source.mask(frame), dtype=np.uint8)))
         tracker = _tracker_from_args(args, "flow" if args.no_sam else None)
         print(tracker.note, file=sys.stderr, flush=True)
-        reporter = _Reporter()
-        masks, flags = track_masks(reader, keyframes, clip_id=str(args.video), tracker=tracker,
-                                   frame_range=_parse_range(args.range, num_frames), on_event=reporter)
+        empty = np.zeros((int(info.height), int(info.width)), dtype=np.uint8)
+        masks = [empty] * num_frames  # frames outside --range: no mask
+        flags: dict[int, list[str]] = {}
+        for tracked in track(reader, keyframes, tracker=tracker, clip_id=str(args.video),
+                             frame_range=_parse_range(args.range, num_frames), on_event=_Reporter()):
+            merged = tracked.merged()
+            masks[tracked.index] = empty if merged is None else merged
+            if tracked.flags:
+                flags[tracked.index] = [f"object {oid}: {reason}" for oid, reason in tracked.flags.items()]
         count = write_masks(out, masks, fps=float(info.fps), overwrite=args.overwrite)
     print(f"Wrote {count} masks to {out}.", file=sys.stderr, flush=True)
     print(review_summary(flags), file=sys.stderr, flush=True)

@@ -25,7 +25,7 @@ import numpy as np
 from PySide6.QtGui import QActionGroup
 
 from editor.document.objects import ObjectCommand, RemoveObjectCommand, keyframe_update
-from editor.tracking_cli import TRACKERS, frame_spans
+from editor.tracking import TRACKERS, frame_spans
 from editor.jobs.sam_worker import ClickRequest, EmbedRequest, SamWorker
 from editor.jobs.worker import start_thread
 from models.events import Progress
@@ -87,7 +87,7 @@ class ObjectsMixin:
         """What the click tool decodes with, from the settings (``sam/model``, ``sam/checkpoint``,
         ``sam2/model``, ``sam2/checkpoint``) or the downloaded weights: SAM, or SAM 2's image
         mode when only SAM 2 is there (first when SAM 2 tracks); its network is the tracker's."""
-        from editor.tracking_cli import load_click_predictor
+        from editor.tracking import load_click_predictor
 
         return load_click_predictor(
             prefer=self._click_kind(),
@@ -387,9 +387,9 @@ class ObjectsMixin:
         """The chosen tracker with its networks (on the propagation's worker thread); SAM 2 and
         RAFT are loaded once and kept for the next runs. A missing SAM 2 checkpoint for a SAM 2
         choice is a :class:`WeightsError` naming the download."""
-        from editor.tracking_cli import resolve_tracker
+        from editor.tracking import load_tracker
 
-        return resolve_tracker(
+        return load_tracker(
             self.tracker_name(), device=str(self.settings.value("sam/device", "auto")),
             sam2_model=str(self.settings.value("sam2/model", "sam2.1_hiera_tiny")),
             sam2_checkpoint=self.settings.value("sam2/checkpoint") or None,
@@ -470,14 +470,14 @@ class ObjectsMixin:
 
         def work(report, cancelled):
             from editor.media import open_video
+            from editor.tracking import propagate
 
             report(0, 0, "Loading the tracker…")
             choice = self._resolve_tracker(sam)
             with open_video(path) as reader:
                 update = None
-                events = track.repropagate_from(frame, reader.frame, clip_id=path, directions=directions,
-                                                frame_range=frame_range, cancel=cancelled,
-                                                **choice.propagation_kwargs())
+                events = propagate(track, frame, reader, tracker=choice, directions=directions,
+                                   frame_range=frame_range, cancel=cancelled, clip_id=path)
                 for event in events:
                     if isinstance(event, Progress):
                         report(event.done, event.total, event.message)

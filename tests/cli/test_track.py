@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from editor.tracking_cli import Box, Click, masks_from_clicks, parse_box, parse_click, parse_mask_arg, register
+from editor.tracking import Box, Click, masks_from_clicks
+from editor.tracking_cli import parse_box, parse_click, parse_mask_arg, register
 from models.errors import InputError, WeightsError
 from models.segmentation import mask_iou
 from models.segmentation.predictor import Prediction

@@ -327,7 +327,7 @@ def test_the_tracker_menu_picks_what_propagates(opened, qtbot, scene_sam, dialog
         loads.append(args)
         return Sam2VideoTracker.tiny(seed=0)
 
-    monkeypatch.setattr("editor.tracking_cli.load_video_tracker", tiny_tracker)
+    monkeypatch.setattr("editor.tracking.load_video_tracker", tiny_tracker)
     for _ in range(2):
         run_propagation(w, qtbot, "both")
         assert "with SAM 2" in w.statusBar().currentMessage()
@@ -346,8 +346,8 @@ def test_with_only_sam2_weights_clicks_use_sam2_and_share_the_trackers_network(o
         loads.append(args)
         return Sam2VideoTracker.tiny(seed=0)
 
-    monkeypatch.setattr("editor.tracking_cli.load_predictor", lambda *a, **k: None)  # no SAM 1 weights
-    monkeypatch.setattr("editor.tracking_cli.load_video_tracker", tiny_tracker)
+    monkeypatch.setattr("editor.tracking.load_predictor", lambda *a, **k: None)  # no SAM 1 weights
+    monkeypatch.setattr("editor.tracking.load_video_tracker", tiny_tracker)
     w.tracker_actions["sam2"].trigger()
     with qtbot.waitSignal(w.frameShown, timeout=10000):
         w.seek(4, force=True)
@@ -366,7 +366,7 @@ def test_with_only_sam2_weights_clicks_use_sam2_and_share_the_trackers_network(o
     assert len(loads) == 1 and w.sam.predictor().model is next(v for v in w._tracker_parts.values() if v is not None).model
     # SAM's weights come, and SAM + motion is chosen: the click tool answers with SAM from now on
     sam = SceneSam()
-    monkeypatch.setattr("editor.tracking_cli.load_predictor", lambda *a, **k: sam)
+    monkeypatch.setattr("editor.tracking.load_predictor", lambda *a, **k: sam)
     w.tracker_actions["sam"].trigger()
     click(qtbot, w, *ball_xy(4))
     qtbot.waitUntil(lambda: w.clicks.prediction is not None and bool(sam.calls), timeout=20000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from editor.tracking_cli import resolve_tracker
+from editor.tracking import load_tracker
 from models.raft import RAFT, RAFTConfig
 from models.segmentation import MaskTrack, mask_iou, run_to_end
 from models.segmentation.flow import FlowField
@@ -36,9 +36,9 @@ def test_raft_flow_pads_to_multiples_of_8_and_returns_the_frames_size():
 
 
 def test_the_tracker_uses_raft_when_its_weights_are_in_the_weights_folder(seeded_weights_dir, tmp_path):
-    choice = resolve_tracker("flow", weights_dir=seeded_weights_dir)
+    choice = load_tracker("flow", weights_dir=seeded_weights_dir)
     assert isinstance(choice.flow_model, RaftFlow) and "RAFT" in choice.note
-    assert resolve_tracker("flow", weights_dir=tmp_path).flow_model is None  # DIS: no download needed
+    assert load_tracker("flow", weights_dir=tmp_path).flow_model is None  # DIS: no download needed
     frames, masks = _frames()
     field = FlowField(lambda i: frames[i], flow_model=choice.flow_model)
     assert field.backend == "raft" and field.flow(0, 1).shape == (44, 60, 2)
