@@ -38,8 +38,11 @@ import numpy as np
 from ..errors import Cancelled, InputError
 from ..events import Progress
 from .flow import DIS_PRESETS, FlowField, FrameGetter
+from .confidence import ConfidenceConfig, TrackConfidence
 from .object_motion import ObjectMotion, WorkImages
 
+REVIEW_LEFT_DOUBTFUL = ("the mask is empty because the object seemed to leave the picture, but the track "
+                        "was already doubtful: check it or set a keyframe here")
 FLOW_ONLY_NOTE = "No SAM model loaded: masks follow the optical flow alone; check their edges."
 
 
@@ -56,6 +59,7 @@ class TrackingConfig:
     num_points: int = 3  # interior points given to SAM
     box_margin: float = 0.05  # the SAM box is the warped mask's box grown by this share
     mask_prompt: bool = True  # also give SAM the warped mask as a prompt
+    confidence: ConfidenceConfig = field(default_factory=ConfidenceConfig)  # when a frame is flagged
 
     def __post_init__(self) -> None:
         if self.flow_preset not in DIS_PRESETS:
@@ -80,7 +84,8 @@ class TrackingConfig:
 class MaskPropagated:
     """Frame ``index`` of track ``track_id`` got ``mask`` (HxW bool) by ``method`` ("flow"/"sam").
 
-    ``iou``: with SAM, the IoU of SAM's mask with the flow-warped one.
+    ``iou``: with SAM, the IoU of SAM's mask with the flow-warped one. ``confidence``: how far
+    the motion tracker trusts the mask, in [0, 1] (:class:`TrackConfidence`; None from SAM 2).
     """
 
     track_id: Hashable
@@ -88,6 +93,7 @@ class MaskPropagated:
     mask: np.ndarray = field(repr=False)
     method: str
     iou: float | None = None
+    confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -190,15 +196,35 @@ class _Stepper:
         self.config = config
         self._images = WorkImages(flow)
 
-    def begin(self, index: int, mask: np.ndarray) -> None:
-        """Start a direction at keyframe ``index``."""
+    def begin(self, index: int, mask: np.ndarray, keyframes: dict[int, np.ndarray] | None = None) -> None:
+        """Start a direction at keyframe ``index``; ``keyframes``: every keyframe mask of the
+        object (their colours make the model the confidence checks against)."""
         self.flow.frame(index)
         self.motion = ObjectMotion(self._images, self.flow.size, self.flow.flow_size, self.flow,
                                    min_visible=self.config.min_visible)
         self.motion.begin(index, mask)
+        self.trust = TrackConfidence(self.flow, self.config.confidence)
+        for k, m in sorted((keyframes or {index: mask}).items()):
+            self.trust.add_keyframe(k, m)
+        self.trust.begin(index, mask)
+        self._prev = np.asarray(mask) > 0
 
     def step(self, src: int, dst: int) -> tuple[np.ndarray, str, float | None, str | None]:
-        """(mask to write, method, SAM IoU or None, reason for review or None)."""
+        """(mask to write, method, SAM IoU or None, reason for review or None). A mask the
+        step would not bet on (:class:`TrackConfidence`) is flagged with the signal that fired."""
+        mask, method, iou, reason = self._step(src, dst)
+        if reason in (REVIEW_HIDDEN, REVIEW_LOST):
+            self.trust.doubt()  # the tracker's own estimate: what follows is carried on from it
+        elif mask.any():
+            assessed = self.trust.assess(src, dst, self._prev, mask).reason
+            reason = reason or assessed  # SAM's disagreement is said first; the tracked mask is judged too
+        elif reason is None and self.trust.confidence < self.config.confidence.review_below:
+            # "left the picture" is believed only from a track that was sure where the object was
+            reason = REVIEW_LEFT_DOUBTFUL
+        self._prev = np.asarray(mask) > 0
+        return mask, method, iou, reason
+
+    def _step(self, src: int, dst: int) -> tuple[np.ndarray, str, float | None, str | None]:
         cfg = self.config
         out = self.motion.step(src, dst)
         if out.state == "left":
@@ -409,12 +435,12 @@ class MaskTrack:
             steps = self._sam2_steps(video_tracker, flow, frame, lo, hi, directions, cancel)
         else:
             steps = self._motion_steps(stepper, frame, plan, cancel)
-        for target, direction, new, method, iou, reason in steps:
+        for target, direction, new, method, iou, reason, trust in steps:
             after[target] = new
             if reason is not None:
                 flags_after[target] = reason
                 yield FrameFlagged(self.track_id, target, direction, reason)
-            yield MaskPropagated(self.track_id, target, new, method, iou)
+            yield MaskPropagated(self.track_id, target, new, method, iou, trust)
             done += 1
             yield Progress("tracking", done, total)
         before = {i: self._masks.get(i) for i in after}
@@ -427,16 +453,16 @@ class MaskTrack:
         return update
 
     def _motion_steps(self, stepper: "_Stepper", frame: int, plan, cancel):
-        """(frame, direction, mask, method, iou, reason) per frame, by the motion tracker."""
+        """(frame, direction, mask, method, iou, reason, confidence) per frame, by the motion tracker."""
         for direction, end in plan:
             index = frame
-            stepper.begin(frame, self._masks[frame])
+            stepper.begin(frame, self._masks[frame], {k: self._masks[k] for k in self._keyframes})
             while index != end:
                 if cancel is not None and cancel():
                     raise Cancelled("Mask propagation was cancelled; the masks were not changed.")
                 target = index + direction
                 new, method, iou, reason = stepper.step(index, target)
-                yield target, direction, new, method, iou, reason
+                yield target, direction, new, method, iou, reason, stepper.trust.confidence
                 index = target
 
     def _sam2_steps(self, video_tracker, flow: FlowField, frame: int, lo: int, hi: int, directions: str, cancel):
@@ -454,7 +480,7 @@ class MaskTrack:
                 reason = f"SAM 2 does not see the object here (score {out.score:.1f}): the mask is empty; check it"
             if mask.any() or reason is None:
                 last[out.direction] = mask
-            yield out.index, out.direction, mask, "sam2", None, reason
+            yield out.index, out.direction, mask, "sam2", None, reason, None
 
 
 def run_to_end(events: Iterator[TrackEvent]) -> TrackUpdate:

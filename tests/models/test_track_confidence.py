@@ -1,0 +1,94 @@
+"""The tracker never accepts a mask it would not bet on in silence: TrackConfidence's signals
+fire on the failures they name, stay quiet on a clean track, and a doubt carries on until the
+object is found again."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.segmentation.confidence import REASON_CARRIED, REASONS, TrackConfidence
+from models.segmentation.flow import FlowField
+
+H, W, N = 96, 128, 10
+
+
+def _texture(h, w, seed):
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (h // 4 + 1, w // 4 + 1, 3)).astype(np.uint8)
+    return np.kron(small, np.ones((4, 4, 1), dtype=np.uint8))[:h, :w]
+
+
+def _clip(dx=3):
+    """A red-and-yellow textured square moving right over a green-blue textured background."""
+    bg = _texture(H, W, 0) // 2
+    bg[..., 0] = 0  # no red in the background: the object's colours stand out
+    obj = _texture(24, 24, 1)
+    obj[..., 0] = 200 + obj[..., 0] // 8
+    obj[..., 2] = 0
+    frames, masks = [], []
+    for t in range(N):
+        f, m = bg.copy(), np.zeros((H, W), bool)
+        x = 20 + dx * t
+        f[36:60, x:x + 24] = obj
+        m[36:60, x:x + 24] = True
+        frames.append(f)
+        masks.append(m)
+    return frames, masks
+
+
+def _run(frames, masks, key=0):
+    flow = FlowField(lambda i: frames[i])
+    trust = TrackConfidence(flow)
+    trust.begin(key, masks[key])
+    return [trust.assess(i - 1, i, masks[i - 1], masks[i]) for i in range(key + 1, len(frames))]
+
+
+def test_a_clean_track_is_not_flagged():
+    frames, masks = _clip()
+    out = _run(frames, masks)
+    assert all(a.reason is None for a in out), [a.reason for a in out]
+    assert min(a.confidence for a in out) >= 0.75
+
+
+def test_a_mask_that_stays_behind_while_the_object_moves_is_flagged():
+    frames, truth = _clip(dx=4)
+    stuck = [truth[0]] * N  # the object moves on, the mask does not
+    out = _run(frames, stuck)
+    flagged = [i for i, a in enumerate(out, 1) if a.reason]
+    assert flagged and flagged[0] <= 4  # caught within a few frames
+    assert all(a.reason for a in out[flagged[0] - 1:])  # and stays flagged: it never finds the object again
+    assert out[flagged[0] - 1].reason in set(REASONS.values()) | {REASON_CARRIED}
+
+
+def test_a_mask_broken_into_pieces_is_flagged_as_such():
+    frames, masks = _clip()
+    broken = [m.copy() for m in masks]
+    for m in broken[5:]:
+        ys, xs = np.nonzero(m)
+        m[:, xs.min() + 6: xs.min() + 9] = False
+        m[ys.min() + 6: ys.min() + 9, :] = False
+    out = _run(frames, broken)
+    assert out[4].reason == REASONS["pieces"]
+
+
+def test_a_doubt_carries_on_until_a_clean_step_finds_the_object_again():
+    frames, masks = _clip()
+    flow = FlowField(lambda i: frames[i])
+    trust = TrackConfidence(flow)
+    trust.begin(0, masks[0])
+    assert trust.assess(0, 1, masks[0], masks[1]).reason is None
+    trust.doubt()  # the tracker estimated frame 2 itself
+    after = trust.assess(2, 3, masks[2], masks[3])
+    assert after.reason is None and after.confidence >= 0.75  # clean and complete: found again
+
+
+def test_a_mask_at_the_edge_of_the_picture_cannot_lift_a_doubt():
+    frames, masks = _clip()
+    flow = FlowField(lambda i: frames[i])
+    trust = TrackConfidence(flow)
+    trust.begin(0, masks[0])
+    trust.doubt()
+    edge = [m.copy() for m in masks]
+    for m in edge:
+        m[:, :2] = True  # touches the picture's edge: size and shape cannot be judged
+    assert trust.assess(1, 2, edge[1], edge[2]).reason == REASON_CARRIED
