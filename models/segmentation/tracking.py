@@ -122,6 +122,9 @@ class TrackUpdate:
     flags_before: dict[int, str | None] = field(default_factory=dict)
     flags_after: dict[int, str | None] = field(default_factory=dict)
     flow_only: bool = False
+    #: frame -> (keyframe whose track wrote it, confidence) or None, before and after
+    trust_before: dict[int, tuple[int, float] | None] = field(default_factory=dict)
+    trust_after: dict[int, tuple[int, float] | None] = field(default_factory=dict)
 
     @property
     def changed_frames(self) -> list[int]:
@@ -277,6 +280,9 @@ class MaskTrack:
         self._masks: dict[int, np.ndarray] = {}
         self._keyframes: set[int] = set()
         self._flags: dict[int, str] = {}
+        # frame -> (keyframe whose track wrote it, the tracker's confidence there): where two
+        # keyframes' tracks meet, each frame keeps the more confident one
+        self._trust: dict[int, tuple[int, float]] = {}
 
     # ---------------------------------------------------------------- reading
     def mask(self, index: int) -> np.ndarray | None:
@@ -338,6 +344,7 @@ class MaskTrack:
         shared: the track never changes an array in place, it replaces it)."""
         other = MaskTrack(self.num_frames, self.size, self.track_id)
         other._masks, other._keyframes, other._flags = dict(self._masks), set(self._keyframes), dict(self._flags)
+        other._trust = dict(self._trust)
         return other
 
     def mark_keyframe(self, index: int) -> None:
@@ -353,13 +360,19 @@ class MaskTrack:
 
     def apply(self, update: TrackUpdate) -> None:
         """Write ``update.after`` (the redo side of an undo step)."""
-        self._write(update.after, update.flags_after)
+        self._write(update.after, update.flags_after, update.trust_after)
 
     def revert(self, update: TrackUpdate) -> None:
         """Write ``update.before`` (the undo side)."""
-        self._write(update.before, update.flags_before)
+        self._write(update.before, update.flags_before, update.trust_before)
 
-    def _write(self, masks: dict[int, np.ndarray | None], flags: dict[int, str | None]) -> None:
+    def _write(self, masks: dict[int, np.ndarray | None], flags: dict[int, str | None],
+               trust: dict[int, tuple[int, float] | None] | None = None) -> None:
+        for index, value in (trust or {}).items():
+            if value is None:
+                self._trust.pop(index, None)
+            else:
+                self._trust[index] = value
         for index, mask in masks.items():
             if mask is None:
                 self._masks.pop(index, None)
@@ -435,20 +448,39 @@ class MaskTrack:
             steps = self._sam2_steps(video_tracker, flow, frame, lo, hi, directions, cancel)
         else:
             steps = self._motion_steps(stepper, frame, plan, cancel)
+        trust_after: dict[int, tuple[int, float] | None] = {}
+        kept: list[int] = []
         for target, direction, new, method, iou, reason, trust in steps:
+            held = self._trust.get(target)
+            # the track coming the other way, from the next keyframe beyond this frame
+            facing = held is not None and held[0] in self._keyframes and (held[0] - target) * direction > 0
+            if trust is not None and facing and target in self._masks and held[1] > trust:
+                # that keyframe's track is surer here: a correction stays local
+                flags_after.pop(target, None)
+                kept.append(target)
+                done += 1
+                yield Progress("tracking", done, total)
+                continue
             after[target] = new
+            trust_after[target] = None if trust is None else (frame, float(trust))
             if reason is not None:
                 flags_after[target] = reason
                 yield FrameFlagged(self.track_id, target, direction, reason)
             yield MaskPropagated(self.track_id, target, new, method, iou, trust)
             done += 1
             yield Progress("tracking", done, total)
+        if kept:
+            yield Progress("tracking", done, total,
+                           f"{len(kept)} frame(s) keep the mask of a neighbouring keyframe's track, which is surer there "
+                           f"(frames {_spans_text(kept)})")
         before = {i: self._masks.get(i) for i in after}
         flags_before = {i: self._flags.get(i) for i in flags_after}
+        trust_before = {i: self._trust.get(i) for i in trust_after}
         # drop no-op flag entries so changed_frames lists only real changes
         for i in [i for i in flags_after if flags_after[i] == flags_before[i]]:
             del flags_after[i], flags_before[i]
-        update = TrackUpdate(self.track_id, frame, before, after, flags_before, flags_after, flow_only)
+        update = TrackUpdate(self.track_id, frame, before, after, flags_before, flags_after, flow_only,
+                             trust_before, trust_after)
         yield update
         return update
 
@@ -481,6 +513,17 @@ class MaskTrack:
             if mask.any() or reason is None:
                 last[out.direction] = mask
             yield out.index, out.direction, mask, "sam2", None, reason, None
+
+
+def _spans_text(frames: list[int]) -> str:
+    """[3, 4, 5, 9] -> '4-6, 10' (1-based, as the timeline shows frames)."""
+    out: list[list[int]] = []
+    for f in sorted(frames):
+        if out and out[-1][1] == f - 1:
+            out[-1][1] = f
+        else:
+            out.append([f, f])
+    return ", ".join(f"{a + 1}" if a == b else f"{a + 1}-{b + 1}" for a, b in out)
 
 
 def run_to_end(events: Iterator[TrackEvent]) -> TrackUpdate:

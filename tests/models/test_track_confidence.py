@@ -92,3 +92,45 @@ def test_a_mask_at_the_edge_of_the_picture_cannot_lift_a_doubt():
     for m in edge:
         m[:, :2] = True  # touches the picture's edge: size and shape cannot be judged
     assert trust.assess(1, 2, edge[1], edge[2]).reason == REASON_CARRIED
+
+
+def test_where_two_keyframes_tracks_meet_each_frame_keeps_the_surer_one(monkeypatch):
+    """A correction stays local: a keyframe's track that goes wrong (here: it is made to slide
+    onto something else) does not replace the frames another keyframe's track is surer of."""
+    from models.segmentation import tracking
+    from models.segmentation.tracking import MaskTrack, mask_iou, run_to_end
+
+    frames, truth = _clip(dx=3)
+    track = MaskTrack(N, (H, W))
+    track.set_keyframe(0, truth[0])
+    track.apply(run_to_end(track.repropagate_from(0, lambda i: frames[i])))
+    good = {i: track.mask(i).copy() for i in range(1, N)}
+    assert min(mask_iou(good[i], truth[i]) for i in range(1, N)) > 0.8
+
+    real_step = tracking._Stepper._step
+
+    def sliding(self, src, dst):  # from the last keyframe, the track drifts off the object
+        mask, method, iou, reason = real_step(self, src, dst)
+        if self._began == N - 1:
+            mask = np.roll(mask, 4 * (N - 1 - dst), axis=0)
+        return mask, method, iou, reason
+
+    real_begin = tracking._Stepper.begin
+
+    def begin(self, index, mask, keyframes=None):
+        self._began = index
+        real_begin(self, index, mask, keyframes)
+
+    monkeypatch.setattr(tracking._Stepper, "_step", sliding)
+    monkeypatch.setattr(tracking._Stepper, "begin", begin)
+    track.set_keyframe(N - 1, truth[N - 1])
+    events = list(track.repropagate_from(N - 1, lambda i: frames[i]))
+    update = events[-1]
+    track.apply(update)
+    kept = [i for i in range(1, N - 1) if i not in update.after]
+    assert kept  # frames where keyframe 0's track was surer kept its mask
+    assert all(np.array_equal(track.mask(i), good[i]) for i in kept)
+    assert any("keep the mask of a neighbouring keyframe's track" in getattr(e, "message", "") for e in events)
+    assert min(mask_iou(track.mask(i), truth[i]) for i in kept) > 0.8
+    track.revert(update)  # undo restores what was there
+    assert all(np.array_equal(track.mask(i), good[i]) for i in range(1, N - 1))
