@@ -66,12 +66,14 @@ _DIRECTIONS = {"both": (1, -1), "forward": (1,), "backward": (-1,)}
 @dataclass(frozen=True)
 class Sam2Frame:
     """One tracked frame: ``mask`` HxW bool at the clip's size; ``score`` SAM 2's object score
-    logit (> 0: it thinks the object is visible); ``direction`` +1 forward, -1 backward."""
+    logit (> 0: it thinks the object is visible); ``direction`` +1 forward, -1 backward;
+    ``iou``: SAM 2's own prediction of its mask's IoU (None when it was not made)."""
 
     index: int
     mask: np.ndarray
     score: float
     direction: int
+    iou: float | None = None
 
 
 @dataclass(frozen=True)
@@ -375,6 +377,26 @@ class Sam2VideoTracker:
         self.prune = prune
         self._state: dict[str, Any] | None = None
         self._prompt: tuple[GetFrame, int, dict[str, Any]] | None = None
+        self._last_iou: float | None = None
+        self._record_predicted_iou()
+
+    def _record_predicted_iou(self) -> None:
+        """Keep the mask decoder's predicted IoU of the mask it picks: SAM 2's tracking step
+        computes it and lets it go, and it is the model's own word on how sure it is."""
+        heads = getattr(self.model, "_forward_sam_heads", None)
+        if heads is None:
+            return
+
+        def recording(*args: Any, **kwargs: Any):
+            out = heads(*args, **kwargs)
+            try:
+                ious = out[2].float()
+                self._last_iou = float(ious.max(dim=-1).values.reshape(-1)[0])
+            except (IndexError, AttributeError, TypeError, RuntimeError):
+                self._last_iou = None
+            return out
+
+        self.model._forward_sam_heads = recording
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -541,11 +563,12 @@ class Sam2VideoTracker:
                 order = range(start + 1, hi + 1) if d > 0 else range(start - 1, lo - 1, -1)
                 for t in order:
                     _poll(cancel)
+                    self._last_iou = None
                     with self._context():
                         mask, score = self._track(state, obj, t, d)
                     if self.prune:
                         self._prune(obj, t, d)
-                    yield Sam2Frame(t, mask, score, d)
+                    yield Sam2Frame(t, mask, score, d, self._last_iou)
         finally:
             self._state = None
 

@@ -41,6 +41,8 @@ from .flow import DIS_PRESETS, FlowField, FrameGetter
 from .confidence import ConfidenceConfig, TrackConfidence
 from .object_motion import ObjectMotion, WorkImages
 
+#: SAM 2's predicted IoU of its own mask under this flags the frame
+SAM2_MIN_IOU = 0.5
 REVIEW_LEFT_DOUBTFUL = ("the mask is empty because the object seemed to leave the picture, but the track "
                         "was already doubtful: check it or set a keyframe here")
 FLOW_ONLY_NOTE = "No SAM model loaded: masks follow the optical flow alone; check their edges."
@@ -498,7 +500,9 @@ class MaskTrack:
                 index = target
 
     def _sam2_steps(self, video_tracker, flow: FlowField, frame: int, lo: int, hi: int, directions: str, cancel):
-        """The same, by SAM 2 from every keyframe of the object. A frame where SAM 2 sees no
+        """The same, by SAM 2 from every keyframe of the object, flagged from SAM 2's own word:
+        its object score (a mask it doubts is there) and the IoU it predicts for its mask
+        (under :data:`SAM2_MIN_IOU`). A frame where SAM 2 sees no
         object right after one where it did (and not at the picture's edge) is marked for
         review: SAM 2 says it is hidden or gone, and an empty mask must not pass unnoticed."""
         keyframes = {k: self._masks[k] for k in self._keyframes}
@@ -508,11 +512,16 @@ class MaskTrack:
             mask = np.asarray(out.mask, dtype=bool)
             reason = None
             previous = last[out.direction]
+            iou = getattr(out, "iou", None)
             if not mask.any() and previous is not None and previous.any() and not _touches_border(previous):
                 reason = f"SAM 2 does not see the object here (score {out.score:.1f}): the mask is empty; check it"
+            elif mask.any() and out.score < 0:
+                reason = f"SAM 2 doubts the object is here (score {out.score:.1f}): check the mask"
+            elif mask.any() and iou is not None and iou < SAM2_MIN_IOU:
+                reason = f"SAM 2 is unsure of this mask (its own IoU estimate is {iou:.2f}): check it"
             if mask.any() or reason is None:
                 last[out.direction] = mask
-            yield out.index, out.direction, mask, "sam2", None, reason, None
+            yield out.index, out.direction, mask, "sam2", None, reason, iou
 
 
 def _spans_text(frames: list[int]) -> str:

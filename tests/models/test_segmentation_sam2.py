@@ -401,3 +401,32 @@ def test_clicks_with_sam2_cache_embeddings_share_the_weights_and_check_prompts(t
         ours.predict(box=[200, 200, 300, 300])
     with pytest.raises(InputError, match="HxWx3 uint8"):
         ours.set_frame("clip", 5, frames[0].astype(np.float32))
+
+
+def test_each_tracked_frame_carries_sam2s_own_predicted_iou(tracker):
+    frames = _clip(4)
+    out = list(tracker.propagate(Reader(frames), 4, {0: _box_mask()}, 0, lo=0, hi=3))
+    assert out and all(isinstance(f.iou, float) and np.isfinite(f.iou) for f in out)
+
+
+def test_sam2_flags_come_from_its_object_score_and_predicted_iou_not_only_an_empty_mask():
+    from models.segmentation.sam2_video import Sam2Frame
+    from models.segmentation.tracking import MaskTrack, run_to_end
+
+    frames = _clip(5)
+    key = _box_mask()
+
+    class Scripted:
+        """SAM 2's answers: sure, unsure of its mask, doubting the object is there, sure."""
+
+        def propagate(self, get_frame, num_frames, keyframes, frame, lo, hi, directions, cancel=None):
+            answers = {1: (3.0, 0.9), 2: (2.0, 0.3), 3: (-1.0, 0.8), 4: (3.0, 0.95)}
+            for t in range(frame + 1, hi + 1):
+                score, iou = answers[t]
+                yield Sam2Frame(t, key.copy(), score, 1, iou)
+
+    track = MaskTrack(5, key.shape)
+    track.set_keyframe(0, key)
+    update = run_to_end(track.repropagate_from(0, lambda i: frames[i], video_tracker=Scripted(), directions="forward"))
+    assert sorted(update.flagged) == [2, 3]
+    assert "IoU estimate is 0.30" in update.flagged[2] and "doubts the object is here" in update.flagged[3]
