@@ -620,3 +620,34 @@ class TrackSet:
                     if isinstance(event, TrackUpdate):
                         track.apply(event)
                     yield event
+        for update in self.separate():
+            self.tracks[update.track_id].apply(update)
+            yield update
+
+    def separate(self) -> list[TrackUpdate]:
+        """Where tracked objects overlap, the pixels go to one of them: the object whose
+        keyframe it is, else the one tracked with more confidence there (objects that cross
+        do not take each other's pixels). Returns the changes, not applied."""
+        after: dict[Hashable, dict[int, np.ndarray]] = {}
+        tracks = list(self.tracks.values())
+        for index in range(self.num_frames):
+            owners = [t for t in tracks if t.mask(index) is not None]
+            if len(owners) < 2:
+                continue
+
+            def rank(t: MaskTrack) -> float:
+                if index in t._keyframes:
+                    return 2.0
+                held = t._trust.get(index)
+                return -1.0 if held is None else float(held[1])
+
+            owners.sort(key=rank, reverse=True)
+            taken = np.zeros(self.size, bool)
+            for t in owners:
+                mask = after.get(t.track_id, {}).get(index, t.mask(index))
+                if index not in t._keyframes and (mask & taken).any():
+                    mask = mask & ~taken
+                    after.setdefault(t.track_id, {})[index] = mask
+                taken |= mask
+        return [TrackUpdate(tid, -1, {i: self.tracks[tid].mask(i) for i in masks}, dict(masks))
+                for tid, masks in after.items()]

@@ -134,3 +134,26 @@ def test_where_two_keyframes_tracks_meet_each_frame_keeps_the_surer_one(monkeypa
     assert min(mask_iou(track.mask(i), truth[i]) for i in kept) > 0.8
     track.revert(update)  # undo restores what was there
     assert all(np.array_equal(track.mask(i), good[i]) for i in range(1, N - 1))
+
+
+def test_objects_that_cross_do_not_take_each_others_pixels():
+    from models.segmentation.tracking import TrackSet
+
+    tracks = TrackSet(3, (H, W))
+    a, b = tracks.add(), tracks.add()
+    left = np.zeros((H, W), bool)
+    left[20:60, 10:60] = True
+    right = np.zeros((H, W), bool)
+    right[20:60, 40:90] = True  # overlaps the left one on columns 40..59
+    a.set_keyframe(0, left)
+    b.set_keyframe(0, right)
+    for t, mask, sure in ((a, left, 0.9), (b, right, 0.4)):
+        t._write({1: mask, 2: mask}, {}, {1: (0, sure), 2: (0, sure)})
+    b._trust[2] = (0, 0.95)  # on frame 2 the second object is the surer one
+    for update in tracks.separate():
+        tracks.tracks[update.track_id].apply(update)
+    assert not (a.mask(1) & b.mask(1)).any() and not (a.mask(2) & b.mask(2)).any()
+    assert a.mask(1)[30, 50] and not b.mask(1)[30, 50]  # the surer object keeps the crossing
+    assert b.mask(2)[30, 50] and not a.mask(2)[30, 50]
+    assert np.array_equal(a.mask(0), left) and np.array_equal(b.mask(0), right)  # keyframes untouched
+    assert (a.mask(1) | b.mask(1)).sum() == (left | right).sum()  # nothing is lost for removal
