@@ -377,26 +377,27 @@ class Sam2VideoTracker:
         self.prune = prune
         self._state: dict[str, Any] | None = None
         self._prompt: tuple[GetFrame, int, dict[str, Any]] | None = None
-        self._last_iou: float | None = None
         self._record_predicted_iou()
 
     def _record_predicted_iou(self) -> None:
         """Keep the mask decoder's predicted IoU of the mask it picks: SAM 2's tracking step
-        computes it and lets it go, and it is the model's own word on how sure it is."""
-        heads = getattr(self.model, "_forward_sam_heads", None)
-        if heads is None:
+        computes it and lets it go, and it is the model's own word on how sure it is. Installed
+        once per model (trackers sharing a model read the same record)."""
+        model = self.model
+        if getattr(model, "_predicted_iou_recorded", False) or not hasattr(model, "_forward_sam_heads"):
             return
+        heads = model._forward_sam_heads
 
         def recording(*args: Any, **kwargs: Any):
             out = heads(*args, **kwargs)
             try:
-                ious = out[2].float()
-                self._last_iou = float(ious.max(dim=-1).values.reshape(-1)[0])
+                model._last_predicted_iou = float(out[2].float().max(dim=-1).values.reshape(-1)[0])
             except (IndexError, AttributeError, TypeError, RuntimeError):
-                self._last_iou = None
+                model._last_predicted_iou = None
             return out
 
-        self.model._forward_sam_heads = recording
+        model._forward_sam_heads = recording
+        model._predicted_iou_recorded = True
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -563,12 +564,12 @@ class Sam2VideoTracker:
                 order = range(start + 1, hi + 1) if d > 0 else range(start - 1, lo - 1, -1)
                 for t in order:
                     _poll(cancel)
-                    self._last_iou = None
+                    self.model._last_predicted_iou = None
                     with self._context():
                         mask, score = self._track(state, obj, t, d)
                     if self.prune:
                         self._prune(obj, t, d)
-                    yield Sam2Frame(t, mask, score, d, self._last_iou)
+                    yield Sam2Frame(t, mask, score, d, getattr(self.model, "_last_predicted_iou", None))
         finally:
             self._state = None
 
