@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from editor.document.model import Document
 from editor.document.results import ResultStore
 from editor.widgets.canvas import CanvasView
+from editor.widgets.focus import EditorFocus
 from editor.widgets.job_panel import JobPanel
 from editor.widgets.objects import ObjectsMixin
 from editor.widgets.session import SessionMixin
@@ -87,6 +88,7 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
         self._connect()
         self.init_session()
         self.init_objects()
+        self.keys = EditorFocus(self, self.canvas)  # shortcuts reach the editor, not the last field
         self._update_enabled()
 
     # ---- actions ------------------------------------------------------------------------------
@@ -313,6 +315,8 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
         self.act_run.setEnabled(has and not running)
         self.act_cancel.setEnabled(running)
         self.panel.set_running(running, has)
+        if hasattr(self, "keys"):
+            self.keys.home_focus()  # a run started or ended, a clip opened: the keys go to the canvas
 
     def _on_clip_changed(self) -> None:
         clip = self.doc.clip
