@@ -269,13 +269,21 @@ class JobPanel(QWidget):
         self.refresh_estimate()
 
     def _update_engine_note(self) -> None:
+        """Says which engine a run will use, as the run will decide it."""
+        from editor.widgets.gui_text import DOWNLOAD_PROPAINTER
+
         present = weights_present()
         name = engine_name(self.settings())
         self.download.setVisible(not present)
-        self.engine_note.setText(
-            ("ProPainter weights are present. " if present else "ProPainter weights are not downloaded. ")
-            + f"Runs use the {'ProPainter' if name == 'propainter' else 'classic'} engine."
-        )
+        if present:
+            text = f"ProPainter weights are present. Runs use the {'ProPainter' if name == 'propainter' else 'classic'} engine."
+        elif name == "propainter":
+            text = ("ProPainter weights are not downloaded: a ProPainter run cannot start until they are "
+                    f"(the button below, or {DOWNLOAD_PROPAINTER}). Choose Automatic or Classic to run "
+                    "the classic engine now.")
+        else:
+            text = "ProPainter weights are not downloaded. Runs use the classic engine (no weights needed)."
+        self.engine_note.setText(text)
 
     # ---- memory -------------------------------------------------------------------------------
     def processing_size(self) -> tuple[int, int] | None:
@@ -378,6 +386,12 @@ class JobPanel(QWidget):
         for w in (self.engine, self.device, self.fp16, self.max_side, self.subvideo, self.neighbor, self.ref_stride, self.dilation):
             w.setEnabled(not running)
 
+    def reset_status(self) -> None:
+        """Another clip or project: the last run's outcome is not about it."""
+        self.progress.setMaximum(100)
+        self.progress.setValue(0)
+        self.stage.setText("Idle")
+
     def show_started(self) -> None:
         self.progress.setValue(0)
         self.stage.setText("Starting…")
@@ -389,7 +403,9 @@ class JobPanel(QWidget):
         self.progress.setValue(p.done)
         text = f"{p.stage}: {p.done}/{p.total} frames, ETA {format_seconds(p.eta_s)}"
         if p.message:
-            text += f"\n{p.message}"
+            from editor.widgets.gui_text import for_window
+
+            text += f"\n{for_window(p.message)}"
         self.stage.setText(text)
 
     def show_cancelling(self) -> None:

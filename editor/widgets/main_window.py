@@ -148,6 +148,11 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
         self.act_prop_both = self._act("Propagate Object &Both Ways", lambda: self.propagate("both"), "Ctrl+P")
         self.act_prop_fwd = self._act("Propagate Object &Forward →", lambda: self.propagate("forward"), "Ctrl+Right")
         self.act_prop_back = self._act("Propagate Object Back&ward ←", lambda: self.propagate("backward"), "Ctrl+Left")
+        self.act_download_propainter = self._act("Download ProPainter Weights", self.panel.download_weights)
+        self.act_download_sam = self._act(
+            "Download SAM Weights", lambda: self.download_weights(f"sam_{self.settings.value('sam/model', 'vit_b')}"))
+        self.act_download_sam2 = self._act(
+            "Download SAM 2 Weights", lambda: self.download_weights(str(self.settings.value("sam2/model", "sam2.1_hiera_tiny"))))
         self.act_next_flag = self._act("Next Frame to Re&view", lambda: self.goto_flagged(1), "Ctrl+Shift+Right")
         self.act_prev_flag = self._act("Previous Frame to Revie&w", lambda: self.goto_flagged(-1), "Ctrl+Shift+Left")
 
@@ -220,9 +225,14 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
         m.addSeparator()
         m.addAction(self.act_next_flag)
         m.addAction(self.act_prev_flag)
+        m.addSeparator()
+        m.addAction(self.act_download_sam)
+        m.addAction(self.act_download_sam2)
         m = mb.addMenu("&Process")
         m.addAction(self.act_run)
         m.addAction(self.act_cancel)
+        m.addSeparator()
+        m.addAction(self.act_download_propainter)
 
     def _build_toolbar(self) -> None:
         tb = QToolBar("Tools", self)
@@ -328,6 +338,7 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
         self._shown = None
         self.current = 0
         self.panel.load_from(self.doc)
+        self.panel.reset_status()  # the last run's "Done" was about the clip before
         self._update_enabled()
         self._update_title()
         self.seek(0, force=True)
@@ -422,6 +433,8 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
     def set_tool(self, tool: str) -> None:
         if tool != "click":
             self.clear_clicks()
+        if self.canvas.mode == "result":  # the result is not painted on: picking a tool means editing
+            self.set_view_mode("source")
         self.canvas.set_tool(tool)
         self.tool_actions[tool].setChecked(True)
         if tool == "polygon":

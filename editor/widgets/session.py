@@ -14,7 +14,7 @@ import numpy as np
 from PySide6.QtCore import QStandardPaths, QTimer
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from editor.document.job_settings import RunSnapshot, make_job, run_key, settings_of
+from editor.document.job_settings import RunSnapshot, engine_name, make_job, run_key, settings_of, weights_present
 from editor.document.results import ResultFolder, RunInfo, describe_spans, new_result_id, spans
 from editor.document.model import ClipInfo
 from editor.document.project import SUFFIX, load_project, save_project
@@ -57,6 +57,9 @@ class SessionMixin:
         self._rebuild_recent()
 
     def show_error(self, title: str, message: str) -> None:
+        from editor.widgets.gui_text import for_window
+
+        message = for_window(message)  # menu items, not the CLI's commands
         QMessageBox.critical(self, title, message[:1].upper() + message[1:])
 
     def recovery_path(self) -> Path:
@@ -409,6 +412,13 @@ class SessionMixin:
             return False
         frame_range = (0, self.doc.num_frames) if canvas is not None else (self.doc.in_point, self.doc.out_point + 1)
         settings = settings_of(self.panel.settings())
+        if engine_name(settings) == "propainter" and not weights_present():
+            from editor.widgets.gui_text import DOWNLOAD_PROPAINTER
+
+            self.show_error("Cannot run", "the ProPainter engine is chosen and its weights are not downloaded: "
+                            f"use {DOWNLOAD_PROPAINTER} (or the Job panel's button), or choose Automatic or "
+                            "Classic as the engine to run the classic engine")
+            return False
         key = run_key(settings, canvas, frame_range)
         try:
             result = self._result_folder()
@@ -469,6 +479,8 @@ class SessionMixin:
             self.worker_thread.wait()
         self.worker = self.worker_thread = None
         self.panel.show_finished(cancelled, time.monotonic() - self._run_started, failed=self._run_error)
+        if not cancelled and self._run_error is None:
+            self.set_view_mode("result")  # what the user ran it to see
         self._update_enabled()
         export, self._export_after_run = self._export_after_run, None
         self.runFinished.emit(cancelled)

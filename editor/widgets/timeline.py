@@ -8,11 +8,31 @@ draws, reports ``scrubbed(frame)`` and asks for the thumbnails it lacks with
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
+
+
+def review_tooltip(flags: dict[int, str]) -> str:
+    """Frames to review as spans per reason ("Frames 3-9, 12: ..."), not one line a frame.
+    A reason's figures (an IoU, a score) differ frame to frame; they are left out here so that
+    one kind of doubt is one line."""
+    from editor.document.results import describe_spans
+
+    if not flags:
+        return ""
+    groups: dict[str, list[int]] = {}
+    for f, reason in sorted(flags.items()):
+        general = re.sub(r" ?\([^)]*\d[^)]*\)| ?\b\d+\.\d+\b", "", reason)
+        groups.setdefault(general, []).append(f)
+    lines = [f"{len(flags)} frame{'s' if len(flags) > 1 else ''} to review (Ctrl+Shift+Right: next):"]
+    for reason, frames in sorted(groups.items(), key=lambda kv: kv[1][0]):
+        word = "Frame" if len(frames) == 1 else "Frames"
+        lines.append(f"{word} {describe_spans(frames, limit=8)}: {reason}")
+    return "\n".join(lines)
 
 
 def timecode(frame: int, fps: Fraction) -> str:
@@ -116,7 +136,7 @@ class TimelineWidget(QWidget):
         """Clicked objects' keyframes (diamonds) and frames whose masks need review (amber)."""
         self.keyframes = list(keyframes)
         self.flags = dict(flags)
-        self.setToolTip("\n".join(f"Frame {f + 1}: {r}" for f, r in sorted(self.flags.items())))
+        self.setToolTip(review_tooltip(self.flags))
         self.update()
 
     def set_results(self, results: dict[int, bool]) -> None:

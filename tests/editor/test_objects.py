@@ -317,7 +317,7 @@ def test_the_tracker_menu_picks_what_propagates(opened, qtbot, scene_sam, dialog
     before = w.doc.masks.frames()
     assert w.propagate("both")
     qtbot.waitUntil(lambda: w.task is None, timeout=60000)
-    assert "weights download sam2.1_hiera_tiny" in dialogs.texts("critical")[-1]
+    assert "Objects > Download SAM 2 Weights" in dialogs.texts("critical")[-1]  # the menu item, not the CLI
     assert w.doc.masks.frames() == before
     # SAM 2 (a tiny random network through the editor's path): every frame of the shot gets a
     # mask or a review flag, and the network is loaded once for both runs
