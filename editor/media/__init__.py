@@ -13,7 +13,7 @@ Every ``warnings`` list holds sentences meant for the user (the CLI prints them,
 shows them).
 """
 
-from editor.media.masks import MaskSource, open_masks, write_masks
+from editor.media.masks import MaskSource, mask_sequence, open_masks, write_masks
 from editor.media.reader import AudioStreamInfo, VideoInfo, VideoReader, open_video
 from editor.media.writer import CODECS, VideoWriter, available_codecs
 
@@ -25,6 +25,7 @@ __all__ = [
     "VideoReader",
     "VideoWriter",
     "available_codecs",
+    "mask_sequence",
     "open_masks",
     "open_video",
     "write_masks",

@@ -247,6 +247,24 @@ def open_masks(path: str | Path, num_frames: int, size: tuple[int, int], rotatio
     return MaskSource(Path(path).expanduser(), num_frames, size, rotation)
 
 
+def mask_sequence(path: str | Path) -> list[Path]:
+    """The numbered images ``path`` belongs to (``mask_0007.png`` -> every ``mask_NNNN.png`` in
+    its folder, in order), or [] when ``path`` is not an image numbered like its neighbours.
+
+    A frame picked from a folder of per-frame masks is most likely meant as the folder: the
+    editor asks before using one image for every frame."""
+    import re
+
+    p = Path(path).expanduser()
+    m = re.fullmatch(r"(.*?)(\d+)", p.stem)
+    if m is None or p.suffix.lower() not in IMAGE_SUFFIXES or not p.parent.is_dir():
+        return []
+    prefix = m.group(1)
+    same = [q for q in list_images(p.parent)
+            if q.suffix.lower() == p.suffix.lower() and re.fullmatch(re.escape(prefix) + r"\d+", q.stem)]
+    return same if len(same) > 1 else []
+
+
 def write_masks(
     path: str | Path,
     masks: Iterable[np.ndarray],

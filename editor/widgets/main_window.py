@@ -109,6 +109,7 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
         self.act_save = self._act("&Save Project", self.save_project, K.Save)
         self.act_save_as = self._act("Save Project &As…", self.save_project_as, "Ctrl+Shift+S")
         self.act_import_masks = self._act("&Import Masks…", self.import_masks_dialog)
+        self.act_import_mask_folder = self._act("Import Mask &Folder…", self.import_mask_folder_dialog)
         self.act_export = self._act("&Export…", self.export_dialog, "Ctrl+E")
         self.act_quit = self._act("&Quit", self.close, K.Quit)
         self.act_undo = self.doc.undo_stack.createUndoAction(self, "&Undo")
@@ -183,7 +184,7 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
             m.addAction(a)
         self.recent_menu = m.addMenu("Open &Recent")
         m.addSeparator()
-        for a in (self.act_save, self.act_save_as, self.act_import_masks, self.act_export):
+        for a in (self.act_save, self.act_save_as, self.act_import_masks, self.act_import_mask_folder, self.act_export):
             m.addAction(a)
         m.addSeparator()
         m.addAction(self.act_quit)
@@ -317,7 +318,8 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
     def _update_enabled(self) -> None:
         has = self.doc.clip is not None
         running = self.is_running()
-        for a in (self.act_save, self.act_save_as, self.act_export, self.act_import_masks, self.act_clear,
+        for a in (self.act_save, self.act_save_as, self.act_export, self.act_import_masks, self.act_import_mask_folder,
+                  self.act_clear,
                   self.act_copy_mask, self.act_play, self.act_in, self.act_out, self.act_expand, self.act_clear_range,
                   self.act_accept, self.act_candidate, self.act_new_object, self.act_keyframe, self.act_prop_both,
                   self.act_prop_fwd, self.act_prop_back, self.act_next_flag, self.act_prev_flag):

@@ -179,9 +179,36 @@ class SessionMixin:
         self.start_task("Opening the sample", make, done, "Cannot write the sample clip")
 
     def import_masks_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import Masks", "", "Masks (*.png *.jpg *.mp4 *.mkv *.avi);;All files (*)")
-        if path:
-            self.import_masks(path)
+        """File > Import Masks: a mask video, one image, or a frame of a numbered sequence
+        (which asks whether the folder was meant, as the CLI's --mask takes folders)."""
+        path, _ = QFileDialog.getOpenFileName(self, "Import Masks", str(self.settings.value("mask_dir", "")),
+                                              "Masks (*.png *.jpg *.jpeg *.mp4 *.mkv *.avi);;All files (*)")
+        if not path:
+            return
+        from editor.media import mask_sequence
+        from editor.widgets import dialogs
+
+        sequence = mask_sequence(path)
+        if sequence:
+            name = Path(path).name
+            options = [f"Import the Folder ({len(sequence)} Masks)", "Use This Image on Every Frame"]
+            choice = dialogs.ask_options(
+                self, "Import Masks",
+                f"{name} is one of {len(sequence)} numbered masks in {Path(path).parent}.",
+                "Import the folder: its masks go to the frames in name order, one per frame. Or put this one "
+                f"image on every frame of the clip ({self.doc.num_frames} frames).",
+                options)
+            if choice is None:
+                return
+            if choice == 0:
+                path = str(Path(path).parent)
+        self.import_masks(path)
+
+    def import_mask_folder_dialog(self) -> None:
+        """File > Import Mask Folder: a folder of per-frame PNG/JPG masks, as the CLI's --mask."""
+        folder = QFileDialog.getExistingDirectory(self, "Import Mask Folder", str(self.settings.value("mask_dir", "")))
+        if folder:
+            self.import_masks(folder)
 
     def import_masks(self, path: str) -> None:
         """Replace the masks of every frame with those from a file or folder (one undo step)."""
@@ -195,6 +222,10 @@ class SessionMixin:
             self.show_error("Cannot import the masks", str(exc))
             return
         self.doc.set_masks({f: (m if m.any() else None) for f, m in new.items()}, "Import Masks")
+        p = Path(path)
+        self.settings.setValue("mask_dir", str(p if p.is_dir() else p.parent))
+        self.statusBar().showMessage(
+            f"Imported the masks of {sum(1 for m in new.values() if m.any())} frames from {p.name}", 8000)
 
     # ---- drag and drop ------------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:
