@@ -4,7 +4,7 @@ or button the mouse touched.
 What an editor user expects (Resolve, After Effects): after clicking Run, closing a dialog or
 typing a brush size, the next key press is a shortcut (3 shows the result, Ctrl+E exports).
 So buttons never take the focus, a number field holds it only while the user types in it
-(Enter or Escape hands it back), a field that gets the focus by accident (a disabled button's
+(Enter or Escape hands it back; a text field's Enter handler does), a field that gets the focus by accident (a disabled button's
 focus moving on, the window coming back after a dialog) hands it back at once, and shortcuts
 with Ctrl or Alt reach the window even from inside a field.
 """
@@ -49,9 +49,15 @@ class EditorFocus(QObject):
             s.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # arrows belong to the timeline
         for c in root.findChildren(QComboBox):
             c.setFocusPolicy(Qt.FocusPolicy.TabFocus)  # a click picks an item, the keys stay
-        for f in root.findChildren(QAbstractSpinBox) + root.findChildren(QComboBox):
+        for f in root.findChildren(QAbstractSpinBox) + root.findChildren(QComboBox) + self._line_edits(root):
             f.removeEventFilter(self)
             f.installEventFilter(self)
+
+    @staticmethod
+    def _line_edits(root: QWidget) -> list[QLineEdit]:
+        """Line edits of their own (a spin box's or combo box's inner one is watched through it)."""
+        return [e for e in root.findChildren(QLineEdit)
+                if not isinstance(e.parentWidget(), (QAbstractSpinBox, QComboBox))]
 
     def home_focus(self) -> None:
         """Give the keys to the canvas, unless a field is being typed in."""
@@ -82,6 +88,8 @@ class EditorFocus(QObject):
                 return True
             return False
         if t == QEvent.Type.KeyPress and event.key() in _ENTER:
+            if isinstance(obj, QLineEdit) and event.key() != Qt.Key.Key_Escape:
+                return False  # its returnPressed handler acts, then gives the keys back
             if isinstance(obj, QAbstractSpinBox):
                 obj.interpretText()  # the typed value counts, as when the field loses the focus
             self.home.setFocus(Qt.FocusReason.OtherFocusReason)

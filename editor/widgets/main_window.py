@@ -9,7 +9,6 @@ module about layout, display and editing.
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +35,12 @@ from editor.widgets.job_panel import JobPanel
 from editor.widgets.objects import ObjectsMixin
 from editor.widgets.session import SessionMixin
 from editor.widgets.timeline import TimelineWidget, timecode
+from editor.widgets.transport import TransportMixin
 
 SCOPE_LABELS = {"frame": "Current frame", "range": "In/out range", "all": "All frames"}
 
 
-class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
+class MainWindow(SessionMixin, ObjectsMixin, TransportMixin, QMainWindow):
     """The editor window. ``frameShown(i)``: frame ``i`` is on the canvas; ``chunkShown`` and
     ``runFinished`` follow a run on the GUI thread."""
 
@@ -80,6 +80,7 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
 
         self.play_timer = QTimer(self)
         self.play_timer.timeout.connect(self._play_tick)
+        self.init_transport()
 
         self._build_actions()
         self._build_toolbar()
@@ -121,6 +122,15 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
         self.act_clear = self._act("&Clear Mask (paint scope)", self.clear_masks, "Delete")
         self.act_copy_mask = self._act("Copy Frame's Mask to &In/Out Range", self.copy_mask_to_range)
         self.act_play = self._act("&Play/Pause", self.toggle_play, "Space")
+        self.act_play_back = self._act("Play &Backward (again: faster)", lambda: self.shuttle(-1), "J")
+        self.act_stop = self._act("&Stop", lambda: self.shuttle(0), "K")
+        self.act_play_fwd = self._act("Play &Forward (again: faster)", lambda: self.shuttle(1), "L")
+        self.act_goto = self._act("&Go to Frame or Timecode…", self.focus_goto, "Ctrl+G")
+        self.act_next_key = self._act("Next &Keyframe", lambda: self.goto_keyframe(1), "Alt+Right")
+        self.act_prev_key = self._act("Previous Keyfra&me", lambda: self.goto_keyframe(-1), "Alt+Left")
+        self.act_tl_zoom_in = self._act("Zoom Timeline In (Ctrl+Wheel)", lambda: self.timeline.zoom(2.0), "Ctrl+Alt+=")
+        self.act_tl_zoom_out = self._act("Zoom Timeline Out", lambda: self.timeline.zoom(0.5), "Ctrl+Alt+-")
+        self.act_tl_fit = self._act("Fit Timeline", self.timeline.zoom_fit, "Ctrl+Alt+0")
         self.act_next = self._act("Next Frame", lambda: self.step(1), "Right")
         self.act_prev = self._act("Previous Frame", lambda: self.step(-1), "Left")
         self.act_first = self._act("First Frame", lambda: self.seek(0), "Home")
@@ -144,7 +154,7 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
             a.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # Tab/Enter still work in the panel
             self.canvas.addAction(a)
         self.act_new_object = self._act("&New Object", self.new_object, "N")
-        self.act_keyframe = self._act("Make &Keyframe from Mask", self.keyframe_from_mask, "K")
+        self.act_keyframe = self._act("Make &Keyframe from Mask", self.keyframe_from_mask, "Shift+K")
         self.act_delete_object = self._act("&Delete Current Object", self.delete_object, "Ctrl+Delete")
         self.act_prop_both = self._act("Propagate Object &Both Ways", lambda: self.propagate("both"), "Ctrl+P")
         self.act_prop_fwd = self._act("Propagate Object &Forward →", lambda: self.propagate("forward"), "Ctrl+Right")
@@ -206,7 +216,11 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
         for a in (self.act_zoom_in, self.act_zoom_out, self.act_fit):
             m.addAction(a)
         m = mb.addMenu("&Clip")
-        for a in (self.act_play, self.act_prev, self.act_next, self.act_first, self.act_last):
+        for a in (self.act_play, self.act_play_back, self.act_stop, self.act_play_fwd, self.act_prev, self.act_next,
+                  self.act_first, self.act_last, self.act_prev_key, self.act_next_key, self.act_goto):
+            m.addAction(a)
+        m.addSeparator()
+        for a in (self.act_tl_zoom_in, self.act_tl_zoom_out, self.act_tl_fit):
             m.addAction(a)
         m.addSeparator()
         for a in (self.act_in, self.act_out, self.act_clear_range):
@@ -290,7 +304,8 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
         self.task_bar.hide()
         self.task_cancel = QPushButton("Cancel")
         self.task_cancel.hide()
-        for w in (self.task_bar, self.task_cancel, self.lbl_object, self.lbl_frame, self.lbl_time, self.lbl_res, self.lbl_zoom):
+        for w in (self.task_bar, self.task_cancel, self.lbl_object, self.lbl_frame, self.goto_field, self.lbl_time,
+                  self.lbl_res, self.lbl_zoom):
             sb.addPermanentWidget(w)
 
     def _connect(self) -> None:
@@ -319,8 +334,9 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
         has = self.doc.clip is not None
         running = self.is_running()
         for a in (self.act_save, self.act_save_as, self.act_export, self.act_import_masks, self.act_import_mask_folder,
-                  self.act_clear,
-                  self.act_copy_mask, self.act_play, self.act_in, self.act_out, self.act_expand, self.act_clear_range,
+                  self.act_clear, self.act_copy_mask, self.act_play, self.act_play_back, self.act_stop,
+                  self.act_play_fwd, self.act_goto, self.act_next_key, self.act_prev_key, self.act_in, self.act_out,
+                  self.act_expand, self.act_clear_range,
                   self.act_accept, self.act_candidate, self.act_new_object, self.act_keyframe, self.act_prop_both,
                   self.act_prop_fwd, self.act_prop_back, self.act_next_flag, self.act_prev_flag):
             a.setEnabled(has)
@@ -332,6 +348,7 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
 
     def _on_clip_changed(self) -> None:
         clip = self.doc.clip
+        self.stop_play()
         self._release_result()
         self.timeline.set_clip(clip.num_frames, clip.fps)
         self.timeline.set_results({})
@@ -402,29 +419,6 @@ class MainWindow(SessionMixin, ObjectsMixin, QMainWindow):
 
     def step(self, delta: int) -> None:
         self.seek(self.current + delta)
-
-    def toggle_play(self) -> None:
-        if self.play_timer.isActive():
-            self.stop_play()
-        elif self.doc.clip is not None:
-            if self.current >= self.doc.num_frames - 1:
-                self.seek(0)
-            self.play_timer.start(max(1, int(round(1000 / float(self.doc.clip.fps or Fraction(25))))))
-            self.play_button.setText("Pause")
-
-    def stop_play(self) -> None:
-        self.play_timer.stop()
-        self.play_button.setText("Play")
-
-    def _play_tick(self) -> None:
-        nxt = self.current + 1
-        if nxt >= self.doc.num_frames:
-            self.stop_play()
-            return
-        if self.cache is not None and self.cache.contains(nxt):
-            self.seek(nxt)
-        elif self.cache is not None:
-            self.cache.request(nxt)  # hold this frame until the next one is decoded
 
     # ---- editing ------------------------------------------------------------------------------
     def escape(self) -> None:

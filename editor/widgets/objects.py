@@ -4,7 +4,7 @@ keyframes, and propagation of an object's mask through the clip in the backgroun
 - Click tool (C): left click = include, right click or Alt+click = exclude, left drag = box.
   Each click asks SAM (on its own thread) for a mask; the candidate shows in cyan. Tab cycles
   SAM's candidates, Enter accepts the shown one as the current object's keyframe on this
-  frame, Escape drops the clicks. N starts a new object; K makes the painted mask of this
+  frame, Escape drops the clicks. N starts a new object; Shift+K makes the painted mask of this
   frame the current object's keyframe (corrections with the brush).
 - Propagate ←/→/both (Ctrl+Left, Ctrl+Right, Ctrl+P) runs from the current keyframe to the
   neighbouring keyframes (within the in/out range) on a worker thread with progress and
@@ -415,7 +415,7 @@ class ObjectsMixin:
         reason = self.doc.objects.flags()[ahead[0]]
         self.statusBar().showMessage(
             f"Frame {ahead[0] + 1} needs review ({frames.index(ahead[0]) + 1} of {len(frames)}): {reason}. "
-            f"Correct the mask and press K (or click and Enter) to track again from here.", 15000)
+            f"Correct the mask and press Shift+K (or click and Enter) to track again from here.", 15000)
         return True
 
     def review_before_run(self) -> bool:

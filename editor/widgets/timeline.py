@@ -44,6 +44,27 @@ def timecode(frame: int, fps: Fraction) -> str:
     return f"{hh:02d}:{mm:02d}:{ss:02d}:{ff:02d}"
 
 
+def parse_position(text: str, fps: Fraction, current: int = 0) -> int | None:
+    """The 0-based frame a "go to" entry names, or None when it names none.
+
+    "42" is frame 42 as the status bar counts (1-based); "+10" / "-10" move from ``current``;
+    "00:00:01:05", "01:05" (seconds:frames) or "1:00:05" are non-drop timecodes, as
+    :func:`timecode` writes them ("." and ";" also separate)."""
+    t = text.strip().replace(";", ":").replace(".", ":")
+    if not t:
+        return None
+    if re.fullmatch(r"[+-]\d+", t):
+        return current + int(t)
+    if re.fullmatch(r"\d+", t):
+        return int(t) - 1
+    if re.fullmatch(r"\d+(:\d+){1,3}", t):
+        rate = max(1, round(float(fps))) if fps else 25
+        parts = [int(x) for x in t.split(":")]
+        hh, mm, ss, ff = [0] * (4 - len(parts)) + parts
+        return ((hh * 60 + mm) * 60 + ss) * rate + ff
+    return None
+
+
 class TimelineWidget(QWidget):
     scrubbed = Signal(int)
     thumbnailsWanted = Signal(list)  # frames whose thumbnails the strip lacks
@@ -72,6 +93,9 @@ class TimelineWidget(QWidget):
         self.thumbnails: dict[int, QImage] = {}
         self._asked: list[int] = []
         self._dragging = False
+        # the frames in view: view_frames of them from view_start (zoom with Ctrl+wheel)
+        self.view_start = 0.0
+        self.view_frames = 1.0
 
     def sizeHint(self) -> QSize:
         return QSize(600, self.HEIGHT)
@@ -81,6 +105,7 @@ class TimelineWidget(QWidget):
         self.current, self.in_point, self.out_point = 0, 0, max(0, num_frames - 1)
         self.mask_frames, self.results = set(), {}
         self.thumbnails, self._asked = {}, []
+        self.view_start, self.view_frames = 0.0, float(max(1, num_frames))
         self._ask_thumbnails()
         self.update()
 
@@ -122,6 +147,8 @@ class TimelineWidget(QWidget):
     def set_current(self, frame: int) -> None:
         if frame != self.current:
             self.current = frame
+            if not self.view_start <= frame < self.view_start + self.view_frames:  # page to the playhead
+                self._set_view(frame - 0.1 * self.view_frames, self.view_frames)
             self.update()
 
     def set_range(self, in_point: int, out_point: int) -> None:
@@ -143,23 +170,60 @@ class TimelineWidget(QWidget):
         self.results = dict(results)
         self.update()
 
+    # ---- zoom ---------------------------------------------------------------------------------
+    MAX_FRAME_PX = 160  # zoomed in all the way, one frame is this wide
+
+    def zoom(self, factor: float, at_x: float | None = None) -> None:
+        """Show ``factor`` times fewer frames (factor > 1 zooms in), keeping the frame under
+        ``at_x`` (default: the playhead) where it is."""
+        if not self.num_frames:
+            return
+        x0, w = self._span()
+        at_x = self.x_of(self.current) if at_x is None else at_x
+        anchor = self.view_start + (at_x - x0) / w * self.view_frames
+        least = min(float(self.num_frames), max(1.0, w / self.MAX_FRAME_PX))
+        frames = min(float(self.num_frames), max(least, self.view_frames / factor))
+        self._set_view(anchor - (at_x - x0) / w * frames, frames)
+
+    def zoom_fit(self) -> None:
+        self._set_view(0.0, float(max(1, self.num_frames)))
+
+    def _set_view(self, start: float, frames: float) -> None:
+        self.view_frames = frames
+        self.view_start = min(max(0.0, start), max(0.0, self.num_frames - frames))
+        self._ask_thumbnails()
+        self.update()
+
+    def wheelEvent(self, event) -> None:
+        """Ctrl+wheel zooms around the pointer; the wheel scrolls a zoomed timeline."""
+        steps = event.angleDelta().y() / 120 or event.angleDelta().x() / 120
+        if not steps or not self.num_frames:
+            return super().wheelEvent(event)
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.zoom(1.25 ** steps, event.position().x())
+        elif self.view_frames < self.num_frames:
+            self._set_view(self.view_start - steps * 0.1 * self.view_frames, self.view_frames)
+        else:
+            return super().wheelEvent(event)
+        event.accept()
+
     # ---- geometry -----------------------------------------------------------------------------
     def _span(self) -> tuple[float, float]:
         return self.MARGIN, max(1.0, self.width() - 2 * self.MARGIN)
 
     def x_of(self, frame: float) -> float:
         x0, w = self._span()
-        return x0 + w * (frame + 0.5) / max(1, self.num_frames)
+        return x0 + w * (frame + 0.5 - self.view_start) / self.view_frames
 
     def frame_at(self, x: float) -> int:
         x0, w = self._span()
-        f = int((x - x0) / w * self.num_frames)
+        f = int(self.view_start + (x - x0) / w * self.view_frames)
         return max(0, min(self.num_frames - 1, f))
 
     def _cell(self, frame: int) -> tuple[float, float]:
         x0, w = self._span()
-        step = w / max(1, self.num_frames)
-        return x0 + frame * step, step
+        step = w / self.view_frames
+        return x0 + (frame - self.view_start) * step, step
 
     # ---- input --------------------------------------------------------------------------------
     def mousePressEvent(self, event) -> None:
@@ -184,6 +248,7 @@ class TimelineWidget(QWidget):
             return
         h = self.height()
         x0, w = self._span()
+        p.setClipRect(QRectF(x0 - 2, 0, w + 4, h))  # a zoomed timeline draws only its frames in view
         # in/out range; thumbnails outside it are dimmed
         a, _ = self._cell(self.in_point)
         b, step = self._cell(self.out_point)
@@ -199,9 +264,14 @@ class TimelineWidget(QWidget):
         p.setPen(QColor(140, 140, 150))
         rate = max(1, round(float(self.fps)))
         label_every = rate
-        while w / max(1, self.num_frames) * label_every < 60:
+        while w / self.view_frames * label_every < 60:
             label_every *= 2
-        for f in range(0, self.num_frames, max(1, label_every // 4 if label_every >= 4 else 1)):
+        while label_every > 1 and w / self.view_frames * label_every > 240:  # zoomed in: finer labels
+            label_every //= 2
+        tick = max(1, label_every // 4 if label_every >= 4 else 1)
+        first = int(self.view_start) // tick * tick
+        last = min(self.num_frames, int(self.view_start + self.view_frames) + 1)
+        for f in range(first, last, tick):
             x = self.x_of(f)
             big = f % label_every == 0
             p.drawLine(int(x), 0, int(x), 10 if big else 5)
