@@ -91,3 +91,20 @@ def test_review_tooltip_gives_spans_per_reason_not_a_line_a_frame(window):
     assert lines == ["9 frames to review (Ctrl+Shift+Right: next):",
                      "Frames 3-9, 12: SAM 2 is unsure of this mask: check it",
                      "Frame 21: the object left the frame"]
+
+
+def test_a_failed_run_reads_failed_not_done_and_stays_on_the_source(opened, qtbot, dialogs, monkeypatch):
+    import editor.widgets.session
+    from models.errors import ProPainterError
+
+    def broken(snap):
+        raise ProPainterError("the engine could not start")
+
+    monkeypatch.setattr(editor.widgets.session, "make_job", broken)
+    w = opened
+    paint(w)
+    with qtbot.waitSignal(w.runFinished, timeout=60000):
+        assert w.start_run()
+    assert w.panel.stage.text().startswith("Failed after") and "could not start" in w.panel.stage.text()
+    assert w.canvas.mode == "source"
+    assert any("could not start" in t for t in dialogs.texts("critical"))
