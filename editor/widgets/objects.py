@@ -309,7 +309,9 @@ class ObjectsMixin:
             return False
         return self._set_keyframe(mask > 0)
 
-    def _set_keyframe(self, mask: np.ndarray) -> bool:
+    def _set_keyframe(self, mask: np.ndarray, then: bool = True) -> bool:
+        """``mask`` becomes the current (or a new) object's keyframe here, one undo step.
+        ``then``: say what comes next, and track a corrected review frame again."""
         if self._propagating:
             self.statusBar().showMessage("Wait for the propagation to finish (or cancel it).", 4000)
             return False
@@ -319,6 +321,8 @@ class ObjectsMixin:
         flagged = not create and self.current in layer.track(tid).flags
         self.doc.undo_stack.push(ObjectCommand(self.doc, f"Object {tid} Keyframe on Frame {self.current + 1}",
                                                update, keyframe=self.current, create=create))
+        if not then:
+            return True
         if flagged:
             # A correction of a frame that needed review: the frames around it were estimated
             # from the same wrong track, so they are tracked again from the correction.
@@ -455,14 +459,27 @@ class ObjectsMixin:
         layer = self.doc.objects
         tid = layer.current
         track = layer.track(tid) if tid is not None else None
-        if track is None:
-            self.show_error("Propagate", "there is no object to propagate: click an object (C) and press Enter first")
-            return False
         frame = self.current
+        painted = self.doc.masks.get(frame)
+        painted = painted if painted is not None and painted.any() else None
+        # A painted frame is a keyframe (no SAM needed): of a new object when there is none, of
+        # the object when it is the only one (with several, which one is the user's to say).
+        alone = len(layer) == 0 if track is None else (len(layer) == 1 and frame not in track.keyframes)
+        if painted is not None and alone:
+            if not self._set_keyframe(painted > 0, then=False):
+                return False
+            tid = layer.current
+            track = layer.track(tid)
+            self.statusBar().showMessage(f"Frame {frame + 1}'s mask is object {tid}'s keyframe: propagating it.", 8000)
+        if track is None:
+            self.show_error("Propagate", "there is no object to propagate: paint its mask on this frame (brush, B) "
+                                         "or click it (C, then Enter), then press Ctrl+P")
+            return False
         if frame not in track.keyframes:
             keys = ", ".join(str(k + 1) for k in track.keyframes)
             self.show_error("Propagate", f"frame {frame + 1} is not a keyframe of object {tid}: go to one of its "
-                                         f"keyframes ({keys}) or make this frame one (click and Enter, or K)")
+                                         f"keyframes ({keys}; Alt+Left/Right), or paint this frame's mask and press "
+                                         "Shift+K (or click and Enter) to make it one")
             return False
         path, frame_range = self.doc.clip.path, (self.doc.in_point, self.doc.out_point + 1)
         sam = self.ensure_sam()
