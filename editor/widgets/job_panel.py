@@ -366,15 +366,34 @@ class JobPanel(QWidget):
             self.mem_warning.hide()
 
     # ---- weights ------------------------------------------------------------------------------
-    def download_weights(self) -> None:
+    def download_weights(self) -> bool:
+        """Show the weights' licence and ask; download in the background when accepted."""
+        if not self.accept_licence():
+            return False
+
         def fetch(report, cancelled):
             from models.weights import download_missing
 
             download_missing(progress=lambda name, done, total: report(done, total or 0, name), cancel=cancelled)
             return True
 
-        self.window_.start_task("Downloading weights", fetch, lambda _r: self._update_engine_note(),
-                                "Cannot download the weights")
+        return self.window_.start_task("Downloading weights", fetch, lambda _r: self._update_engine_note(),
+                                       "Cannot download the weights")
+
+    def accept_licence(self) -> bool:
+        """The ProPainter checkpoints are not free for commercial use: say so before fetching."""
+        from models.weights import PROPAINTER_CHECKPOINTS, SLAB_LICENCE, get_spec
+        from editor.widgets import dialogs
+
+        specs = [get_spec(n) for n in PROPAINTER_CHECKPOINTS]
+        size = sum(s.size or 0 for s in specs)
+        text = (f"The ProPainter weights ({', '.join(s.file_name for s in specs)}"
+                f"{f', about {size / 1e6:.0f} MB' if size else ''}) are published by S-Lab, Nanyang Technological "
+                f"University, under the {SLAB_LICENCE.split(',')[0]}: they may be used for non-commercial purposes "
+                "only (research, evaluation, personal use). Commercial use needs the authors' permission.\n\n"
+                "The classic engine needs no weights and has no such limit.\n\n"
+                "Download the weights under these terms?")
+        return dialogs.ask_choice(self.window_, "ProPainter weights licence", text, "Accept and Download", "Cancel")
 
     # ---- run state ----------------------------------------------------------------------------
     def set_running(self, running: bool, has_clip: bool) -> None:

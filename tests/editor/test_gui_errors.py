@@ -114,12 +114,14 @@ def test_failed_weights_download_shows_an_error(window, qtbot, monkeypatch, dial
         raise WeightsError("The download of ProPainter.pth was interrupted: run it again to resume.")
 
     monkeypatch.setattr(weights, "download_missing", fail)
+    dialogs.choices.append(True)  # accept the licence
     window.panel.download.click()
     qtbot.waitUntil(lambda: window.task is None, timeout=10000)
     assert dialogs.texts("critical") == ["The download of ProPainter.pth was interrupted: run it again to resume."]
+    assert dialogs.kinds()[0] == "choice"  # the licence came first
 
 
-def test_weights_download_reports_progress(window, qtbot, monkeypatch):
+def test_weights_download_reports_progress(window, qtbot, monkeypatch, dialogs):
     import models.weights as weights
 
     seen = []
@@ -131,6 +133,7 @@ def test_weights_download_reports_progress(window, qtbot, monkeypatch):
 
     monkeypatch.setattr(weights, "download_missing", fake)
     window.task_bar.valueChanged.connect(seen.append)
+    dialogs.choices.append(True)  # accept the licence
     window.panel.download.click()
     qtbot.waitUntil(lambda: window.task is None, timeout=10000)
     assert 100 in seen

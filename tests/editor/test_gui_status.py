@@ -108,3 +108,18 @@ def test_a_failed_run_reads_failed_not_done_and_stays_on_the_source(opened, qtbo
     assert w.panel.stage.text().startswith("Failed after") and "could not start" in w.panel.stage.text()
     assert w.canvas.mode == "source"
     assert any("could not start" in t for t in dialogs.texts("critical"))
+
+
+def test_the_propainter_download_shows_the_licence_first_and_declining_fetches_nothing(window, qtbot, monkeypatch,
+                                                                                       dialogs):
+    import models.weights as weights
+
+    fetched = []
+    monkeypatch.setattr(weights, "download_missing", lambda **kw: fetched.append(kw) or [])
+    window.act_download_propainter.trigger()  # the fake user declines
+    (kind, title, text), = dialogs.shown
+    assert kind == "choice" and "NTU S-Lab License 1.0" in text and "non-commercial" in text
+    assert window.task is None and fetched == []
+    dialogs.choices.append(True)
+    window.panel.download.click()
+    qtbot.waitUntil(lambda: window.task is None and bool(fetched), timeout=10000)
