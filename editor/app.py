@@ -63,8 +63,8 @@ def run(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     app, window = create_window([sys.argv[0]] + argv)
     window.show()
-    restored = window.offer_recovery()
     paths = [a for a in argv if not a.startswith("-")]
+    restored = window.offer_recovery(paths[0] if paths else None)  # never silently instead of paths[0]
     if paths and not restored:
         window.open_path(paths[0])
     return int(app.exec())
