@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -134,7 +136,18 @@ class JobPanel(QWidget):
         self.window_ = window
         self._loading = False
         self._was_running = False
-        lay = QVBoxLayout(self)
+        # The settings scroll on a short screen; Run, Cancel and the progress stay in view below them.
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 6, 6)
+        settings = QWidget()
+        settings.setObjectName("job-settings")
+        lay = QVBoxLayout(settings)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(settings)
+        outer.addWidget(self.scroll, 1)
 
         box = QGroupBox("Engine")
         form = QFormLayout(box)
@@ -206,8 +219,11 @@ class JobPanel(QWidget):
         self.stage = QLabel("Idle")
         self.stage.setWordWrap(True)
         v.addWidget(self.stage)
-        lay.addWidget(box)
         lay.addStretch(1)
+        outer.addWidget(box)
+        # as wide as the settings need (only the height scrolls), with room for the scroll bar
+        self.scroll.setMinimumWidth(settings.minimumSizeHint().width()
+                                    + self.scroll.verticalScrollBar().sizeHint().width())
 
         self.run_button.clicked.connect(window.start_run)
         self.cancel_button.clicked.connect(window.cancel_run)

@@ -25,7 +25,6 @@ class MemoryPlot(QWidget):
     def paintEvent(self, event) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        r = QRectF(self.rect()).adjusted(34, 6, -6, -16)
         p.fillRect(self.rect(), QColor(30, 30, 34))
         if not self.points:
             p.setPen(QColor(130, 130, 140))
@@ -34,6 +33,9 @@ class MemoryPlot(QWidget):
         xs = [x for x, _ in self.points]
         top = max([y for _, y in self.points] + ([self.free] if self.free else [])) * 1.1 or 1.0
         x0, x1 = min(xs), max(xs)
+        label = f"{top / 2**30:.1f}G"
+        margin = p.fontMetrics().horizontalAdvance(label) + 6  # the axis label is never cut ("124.7G")
+        r = QRectF(self.rect()).adjusted(margin, 6, -6, -16)
 
         def pt(x: float, y: float) -> QPointF:
             fx = 0.0 if x1 == x0 else (x - x0) / (x1 - x0)
@@ -42,7 +44,7 @@ class MemoryPlot(QWidget):
         p.setPen(QPen(QColor(80, 80, 90), 1))
         p.drawRect(r)
         p.setPen(QColor(150, 150, 160))
-        p.drawText(QRectF(0, r.top() - 4, 32, 14), Qt.AlignmentFlag.AlignRight, f"{top / 2**30:.1f}G")
+        p.drawText(QRectF(0, r.top() - 4, margin - 2, 14), Qt.AlignmentFlag.AlignRight, label)
         p.drawText(QRectF(r.left(), r.bottom() + 2, 40, 14), Qt.AlignmentFlag.AlignLeft, str(x0))
         p.drawText(QRectF(r.right() - 40, r.bottom() + 2, 40, 14), Qt.AlignmentFlag.AlignRight, str(x1))
         if self.free:
