@@ -307,6 +307,30 @@ class MainWindow(SessionMixin, ObjectsMixin, TransportMixin, QMainWindow):
         for w in (self.task_bar, self.task_cancel, self.lbl_object, self.lbl_frame, self.goto_field, self.lbl_time,
                   self.lbl_res, self.lbl_zoom):
             sb.addPermanentWidget(w)
+        self._stepped_aside: list = []
+        sb.messageChanged.connect(self._make_room)
+
+    def _make_room(self, text: str) -> None:
+        """A status message is read whole: while one is shown, the labels it would be cut by
+        (resolution, zoom, timecode, object) step aside, and the tooltip holds it too."""
+        sb = self.statusBar()
+        for w in self._stepped_aside:
+            w.show()
+        self._stepped_aside = []
+        sb.setToolTip(text)
+        if not text:
+            return
+        permanent = [w for w in (self.task_bar, self.task_cancel, self.lbl_object, self.lbl_frame, self.goto_field,
+                                 self.lbl_time, self.lbl_res, self.lbl_zoom) if w.isVisible()]
+        need = sb.fontMetrics().horizontalAdvance(text) + 24
+        free = sb.width() - sum(w.sizeHint().width() + 8 for w in permanent)
+        for w in (self.lbl_res, self.lbl_zoom, self.lbl_time, self.lbl_object):
+            if free >= need:
+                break
+            if w.isVisible():
+                free += w.sizeHint().width() + 8
+                w.hide()
+                self._stepped_aside.append(w)
 
     def _connect(self) -> None:
         d = self.doc

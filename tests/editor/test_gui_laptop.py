@@ -54,3 +54,21 @@ def test_nothing_needed_is_cut_off_at_laptop_sizes(make_window, qtbot, shots, tm
         assert all(fully_shown(b, w) for b in w.findChildren(type(w.play_button)) if b.isVisible() and b.text() in
                    ("Run", "Play"))
         assert w.grab().save(str(shots / f"editor_{width}x{height}.png"))
+
+
+def test_a_long_status_message_is_not_cut_at_1280(opened, qtbot):
+    w = opened
+    w.resize(1280, 720)
+    qtbot.waitUntil(lambda: w.width() == 1280, timeout=5000)
+    text = ("Frame 7 needs review (1 of 3): SAM 2 is unsure of this mask. Correct the mask and press Shift+K "
+            "(or click and Enter) to track again.")
+    w.statusBar().showMessage(text, 5000)
+    qtbot.wait(50)
+    sb = w.statusBar()
+    shown = [x for x in (w.task_bar, w.task_cancel, w.lbl_object, w.lbl_frame, w.goto_field, w.lbl_time, w.lbl_res,
+                         w.lbl_zoom) if x.isVisible()]
+    assert w.lbl_frame in shown and w.goto_field in shown  # where you are, and the field to move, stay
+    assert min(x.geometry().x() for x in shown) >= sb.fontMetrics().horizontalAdvance(text)
+    assert sb.toolTip() == text
+    sb.clearMessage()
+    assert w.lbl_res.isVisible() and w.lbl_zoom.isVisible() and w.lbl_time.isVisible()
