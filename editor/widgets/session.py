@@ -1,4 +1,5 @@
-"""File, project, run and export handling of the main window (a mixin of MainWindow).
+"""File, project and run handling of the main window (a mixin of MainWindow; autosave and
+recovery are in :mod:`editor.widgets.recovery`, export in :mod:`editor.widgets.exporting`).
 
 Everything slow runs on a worker thread: decoding (FrameCache), the sample clip, runs, export,
 downloads. Errors a user can cause arrive as one sentence and are shown with ``show_error``.
@@ -6,20 +7,19 @@ downloads. Errors a user can cause arrive as one sentence and are shown with ``s
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtCore import QStandardPaths, QTimer
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from editor.document.job_settings import RunSnapshot, engine_name, make_job, run_key, settings_of, weights_present
-from editor.document.results import ResultFolder, RunInfo, describe_spans, new_result_id, spans
+from editor.document.results import ResultFolder, RunInfo, new_result_id
 from editor.document.model import ClipInfo
 from editor.document.project import SUFFIX, load_project, save_project
 from editor.jobs.worker import JobWorker, TaskWorker, running_threads, start_thread
+from editor.widgets.exporting import ExportMixin
+from editor.widgets.recovery import RecoveryMixin, app_home
 from models.errors import ProPainterError
 
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.webm *.avi *.m4v);;All files (*)"
@@ -30,15 +30,7 @@ Save, Discard, CancelBtn = (QMessageBox.StandardButton.Save, QMessageBox.Standar
                             QMessageBox.StandardButton.Cancel)
 
 
-def app_home() -> Path:
-    """The editor's data folder (recovery file, sample)."""
-    env = os.environ.get("PROPAINTER_EDITOR_HOME")
-    base = Path(env) if env else Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
-    base.mkdir(parents=True, exist_ok=True)
-    return base
-
-
-class SessionMixin:
+class SessionMixin(RecoveryMixin, ExportMixin):
     # ---- setup --------------------------------------------------------------------------------
     def init_session(self) -> None:
         self.worker: JobWorker | None = None
@@ -62,9 +54,6 @@ class SessionMixin:
 
         message = for_window(message)  # menu items, not the CLI's commands
         QMessageBox.critical(self, title, message[:1].upper() + message[1:])
-
-    def recovery_path(self) -> Path:
-        return app_home() / f"recovery{SUFFIX}"
 
     # ---- recent files -------------------------------------------------------------------------
     def recent_files(self) -> list[str]:
@@ -294,91 +283,6 @@ class SessionMixin:
         self.recovery_path().with_suffix(".json").unlink(missing_ok=True)
         self._update_title()
         return True
-
-    def autosave(self) -> None:
-        """Write the recovery file when there are unsaved changes (with a note of the project
-        and clip it is of, so that the restore offer can name them)."""
-        if self.doc.clip is None or not self.doc.is_modified():
-            return
-        try:
-            save_project(self.recovery_path(), self._project_data())
-        except ProPainterError as exc:
-            self.statusBar().showMessage(f"Autosave failed: {exc}", 5000)
-            return
-        try:
-            self.recovery_path().with_suffix(".json").write_text(
-                json.dumps({"project": self.doc.path, "clip": self.doc.clip.path}), encoding="utf-8")
-        except OSError:
-            pass  # the offer then names the clip from the recovery file itself
-
-    def _recovered_of(self, path: Path) -> tuple[str | None, str | None]:
-        """(project, clip) the recovery file ``path`` holds unsaved work of."""
-        try:
-            note = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
-            return note.get("project"), note.get("clip")
-        except (OSError, ValueError, AttributeError):
-            pass
-        try:
-            return None, load_project(path).clip
-        except ProPainterError:
-            return None, None
-
-    def offer_recovery(self, requested: str | None = None) -> bool:
-        """After a crash: offer to restore the recovery file, naming the project or clip it is of.
-        True when restored. ``requested``: a file the user asked to open; when the recovery is
-        of something else, the choice is between the two, and the one not restored is never
-        lost (an unrestored recovery is kept aside, and said where)."""
-        path = self.recovery_path()
-        if not path.exists():
-            return False
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
-        project, clip = self._recovered_of(path)
-        what = (f"project {Path(project).name}" if project else
-                f"clip {Path(clip).name}" if clip else "an unsaved clip")
-        same = requested is not None and any(
-            p is not None and Path(p).resolve() == Path(requested).resolve() for p in (project, clip))
-        if requested is not None and not same:
-            from editor.widgets import dialogs
-
-            options = [f"Restore {what.split(' ', 1)[-1]}", f"Open {Path(requested).name}"]
-            choice = dialogs.ask_options(
-                self, "Restore unsaved work?",
-                f"The editor did not close normally: unsaved work on {what} was autosaved at {when}.",
-                f"You asked to open {requested}. Restore the unsaved work instead, or open what you asked for "
-                "(the unsaved work is then kept aside, to open later).", options)
-            restore = choice == 0
-            if not restore:
-                self._keep_recovery_aside(path)
-                return False
-        else:
-            restore = QMessageBox.question(
-                self, "Restore unsaved work?",
-                f"The editor did not close normally. Restore the unsaved work on {what}, autosaved at {when}?",
-                Yes | No, Yes,
-            ) == Yes
-        if restore:
-            ok = self.open_project(str(path), recovered=True)
-            if ok:
-                if project and Path(project).exists():
-                    self.doc.path = project  # Save goes back to the project it came from
-                self.doc.mark_dirty()
-                self._update_title()
-            return ok
-        path.unlink(missing_ok=True)
-        path.with_suffix(".json").unlink(missing_ok=True)
-        return False
-
-    def _keep_recovery_aside(self, path: Path) -> None:
-        """Move an unrestored recovery file where the next autosave does not overwrite it."""
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(path.stat().st_mtime))
-        aside = path.with_name(f"unsaved-{stamp}{SUFFIX}")
-        try:
-            path.replace(aside)
-            path.with_suffix(".json").unlink(missing_ok=True)
-        except OSError:
-            return
-        self.statusBar().showMessage(f"The unsaved work is kept in {aside}: open it with File > Open Project.", 15000)
-        self.kept_recovery = str(aside)
 
     def confirm_discard(self) -> bool:
         """Ask about unsaved changes; False when the user cancels."""
@@ -645,102 +549,6 @@ class SessionMixin:
     def _expand_done(self, dlg, code: int) -> None:
         if code:
             self.doc.set_expansion(None if dlg.removed else dlg.expansion())
-
-    def export_dialog(self):
-        from editor.widgets.dialogs import ExportDialog
-
-        if self.doc.clip is None:
-            return None
-        from editor.media import open_video
-
-        try:
-            with open_video(self.doc.clip.path) as r:
-                has_audio = bool(r.info.audio)
-        except ProPainterError as exc:
-            self.show_error("Cannot export", str(exc))
-            return None
-        dlg = ExportDialog(self, self.doc.clip.path, (self.doc.in_point, self.doc.out_point), self.doc.num_frames, has_audio)
-        dlg.finished.connect(lambda code: code and self.start_export(dlg.export_settings()))
-        dlg.open()
-        return dlg
-
-    def start_export(self, settings) -> bool:
-        """Export in the background: results where they exist, the source elsewhere. Frames a
-        run should have made and did not (a cancelled or failed run, masks changed since) are
-        named first, with the choice to finish the run, export only the processed frames, or
-        export as it is."""
-        from editor.export import export_video
-
-        if not settings.out:
-            self.show_error("Cannot export", "no output file was given: choose where to write the video")
-            return False
-        try:
-            canvas = self.doc.canvas()
-        except ProPainterError as exc:
-            self.show_error("Cannot export", str(exc))
-            return False
-        start, stop = settings.frame_range or (0, self.doc.num_frames)
-        missing = self.unprocessed_frames(start, stop)
-        if missing:
-            settings = self._ask_unprocessed(settings, missing, start, stop)
-            if settings is None:
-                return False
-        folder = self.results.folder
-        masks = self.doc.masks.raw()
-        zeros = np.zeros((self.doc.clip.height, self.doc.clip.width), np.uint8)
-        clip = self.doc.clip.path
-
-        def work(report, cancelled):
-            reader = ResultFolder.open(folder.folder) if folder is not None else None
-            result = reader.read if reader is not None else (lambda i: None)
-            return export_video(clip, settings, result, lambda i: masks.get(i, zeros), canvas, report, cancelled,
-                                notes)
-
-        notes: list[str] = []
-
-        def done(path):
-            self.statusBar().showMessage(f"Exported {path}", 8000)
-            self.last_export = path
-            if notes:
-                QMessageBox.information(self, "Exported", f"Exported {path}.\n\n" + "\n".join(notes))
-
-        return self.start_task("Exporting", work, done, "Cannot export")
-
-    def _ask_unprocessed(self, settings, missing: list[int], start: int, stop: int):
-        """Ask what to do about frames without a result; the export settings to use, or None."""
-        from dataclasses import replace
-
-        done_spans = [(a, b) for a, b in spans(sorted(set(range(start, stop)) - set(missing)))]
-        longest = max(done_spans, key=lambda ab: ab[1] - ab[0]) if done_spans else None
-        from editor.widgets import dialogs
-
-        options = ["Finish the Run First"]
-        if longest is not None:
-            options.append(f"Export Frames {longest[0] + 1}-{longest[1]} Only")
-        options.append("Export As It Is")
-        choice = dialogs.ask_options(
-            self, "Frames not processed",
-            f"{len(missing)} of the {stop - start} frames to export are not processed (frames "
-            f"{describe_spans(missing)}): they still show what was to be removed.",
-            "Finish the run first (it continues after the finished frames when nothing changed), export only "
-            "the processed frames, or export as it is: unprocessed frames are then written as they are in the source.",
-            options,
-        )
-        picked = None if choice is None else options[choice]
-        if picked == "Finish the Run First":
-            self._export_after_run = settings
-            if not self.is_running():
-                self.start_run()
-            if self.is_running():
-                self.statusBar().showMessage("The export starts when the run has finished.", 8000)
-            else:
-                self._export_after_run = None
-            return None
-        if picked is not None and picked.endswith(" Only"):
-            return replace(settings, frame_range=longest)
-        if picked == "Export As It Is":
-            return settings
-        return None
 
     # ---- closing ------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
