@@ -3,6 +3,7 @@
     python benchmarks/pipeline.py                       # 240x432, 100 and 400 frames
     python benchmarks/pipeline.py --frames 20 --raft-iter 20 --authors /path/to/ProPainter
     python benchmarks/pipeline.py --frames 80 --raft-iter 4 --authors /path/to/ProPainter --rounds 2
+    python benchmarks/pipeline.py --frames 40 --precision fp32 bf16 --rounds 2 [--zero-flows] [--authors DIR]
 
 Prints seconds per frame by stage, peak RSS per run (each run in a fresh process), the
 memory estimate table next to the published one, and — with ``--authors`` pointing at a
@@ -11,6 +12,12 @@ installed) — the authors' unmodified ``inference_propainter.py --save_frames``
 frames and weights, timed and measured the same way (stages by ``_authors_probe.py``), with
 the frames compared. Seeded weights do not inpaint
 anything useful; they cost the same compute as the real ones.
+
+With ``--precision`` naming more than one precision, the runs alternate round by round
+(the authors' script too with ``--authors``) and the frames of each precision are compared
+with the first one's (fp32): PSNR inside the dilated hole and the largest grey-level
+difference. ``--zero-flows`` zeroes RAFT's and flow completion's last layers, so that every
+completed flow is zero and image propagation fills the holes from the neighbouring frames.
 """
 
 from __future__ import annotations
@@ -59,8 +66,10 @@ def child(args: argparse.Namespace) -> None:
     from tests.models.parity import load_networks
 
     nets = load_networks(Path(args.weights))
+    if args.zero_flows:
+        zero_flows(nets)
     cfg = ProPainterConfig(raft_iter=args.raft_iter, subvideo_length=args.subvideo_length)
-    pipe = ProPainterPipeline(*nets, cfg)
+    pipe = ProPainterPipeline(*nets, cfg, precision=args.precision[0])
     if args.windows_at_once is not None:
         pipe.concurrent_windows = args.windows_at_once == 2
     digest = hashlib.sha256()
@@ -87,10 +96,26 @@ def child(args: argparse.Namespace) -> None:
                       "sha256": digest.hexdigest()}))
 
 
-def run_child(args: argparse.Namespace, frames: int, save: Path | None = None) -> dict:
+def zero_flows(nets) -> None:
+    """Seeded weights whose flows are zero: RAFT's flow head and flow completion's last
+    convolution give 0, so every completed flow is 0 and image propagation copies pixels
+    from the neighbouring frames where the holes have moved (the same compute)."""
+    import torch
+
+    raft, fc, _ = nets
+    with torch.no_grad():
+        for conv in (raft.update_block.flow_head.conv2, fc.upsample[-1].conv):
+            conv.weight.zero_()
+            conv.bias.zero_()
+
+
+def run_child(args: argparse.Namespace, frames: int, save: Path | None = None, precision: str | None = None) -> dict:
     cmd = [sys.executable, __file__, "--child", "--frames", str(frames), "--width", str(args.width),
            "--height", str(args.height), "--raft-iter", str(args.raft_iter), "--threads", str(args.threads),
-           "--subvideo-length", str(args.subvideo_length), "--weights", str(args.weights)]
+           "--subvideo-length", str(args.subvideo_length), "--weights", str(args.weights),
+           "--precision", precision or args.precision[0]]
+    if args.zero_flows:
+        cmd += ["--zero-flows"]
     if save is not None:
         cmd += ["--save", str(save)]
     if args.windows_at_once is not None:
@@ -129,6 +154,58 @@ def run_authors(args: argparse.Namespace, frames: int, work: Path) -> dict:
     return result
 
 
+def precisions_side_by_side(args: argparse.Namespace, work: Path) -> None:
+    """Our precisions (and the authors' fp32 script with ``--authors``) in alternating rounds on
+    the first length; each precision's frames against the first precision's."""
+    from models.processor import dilate
+
+    n = args.frames[0]
+    names = (["authors"] if args.authors else []) + list(args.precision)
+    runs: dict[str, list[dict]] = {k: [] for k in names}
+    saved = {p: work / f"frames-{p}" for p in args.precision}
+    for r in range(args.rounds):
+        for name in names:
+            if name == "authors":
+                res = run_authors(args, n, work / f"authors{r}")
+                res["frames"] = None
+            else:
+                save = saved[name] if r == 0 else None
+                if save is not None:
+                    save.mkdir()
+                res = run_child(args, n, save, name)
+            runs[name].append(res)
+            print(f"round {r + 1}: {name} {res['seconds']:.1f} s", flush=True)
+    print(f"\n{args.width}x{args.height}, {n} frames, raft_iter {args.raft_iter}, sub-video {args.subvideo_length}, "
+          f"{args.threads} threads, seeded weights{' with zero flows' if args.zero_flows else ''}, "
+          f"{args.rounds} round(s) alternating:")
+    print(f"{'':>8} {'seconds':>20} {'s/frame':>8} {'raft':>6} {'flowc':>6} {'prop':>6} {'transf':>7} "
+          f"{'first frame s':>13} {'peak RSS MiB':>12}")
+    med = {}
+    for name in names:
+        rs = runs[name]
+        secs = [r["seconds"] for r in rs]
+        med[name] = statistics.median(secs)
+        st = {k: statistics.median(r["stages"][k] for r in rs) / n
+              for k in ("raft", "flow_completion", "propagation", "transformer")}
+        first_frame = statistics.median(r["first_frame"] for r in rs)
+        print(f"{name:>8} {' '.join(f'{x:.1f}' for x in secs):>20} {med[name] / n:>8.3f} {st['raft']:>6.3f} "
+              f"{st['flow_completion']:>6.3f} {st['propagation']:>6.3f} {st['transformer']:>7.3f} "
+              f"{first_frame:>13.1f} {statistics.median(r['peak_rss'] for r in rs) / 2**20:>12.0f}")
+    base = args.precision[0]
+    ref = np.stack([np.load(p) for p in sorted(saved[base].glob("*.npy"))]).astype(np.float64)
+    hole = np.stack([dilate(clip_frame(i, args.height, args.width)[1], 4) for i in range(n)]).astype(bool)
+    for p in args.precision[1:]:
+        out = np.stack([np.load(f) for f in sorted(saved[p].glob("*.npy"))]).astype(np.float64)
+        d = np.abs(out - ref)
+        mse = float((d[hole] ** 2).mean())
+        psnr = float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
+        print(f"{p} vs {base}: {med[base] / med[p]:.2f}x the speed; frames: PSNR inside the hole {psnr:.1f} dB, "
+              f"max grey-level difference {d.max():.0f} (outside the hole {d[~hole].max():.0f}), "
+              f"{(d > 0).mean():.4%} of values differ")
+        if "authors" in med:
+            print(f"{p} vs the authors' fp32: {med['authors'] / med[p]:.2f}x their speed")
+
+
 def memory_table() -> None:
     from models import memory
 
@@ -163,6 +240,10 @@ def main() -> None:
                     help="transformer windows computed side by side on the CPU (default: the pipeline's, 1)")
     ap.add_argument("--first-only", action="store_true",
                     help="stop each run at its first finished frame: time to the first preview only")
+    ap.add_argument("--precision", nargs="+", choices=("fp32", "fp16", "bf16"), default=["fp32"],
+                    help="our precision(s); more than one: alternating rounds, frames compared with the first")
+    ap.add_argument("--zero-flows", action="store_true",
+                    help="seeded weights whose flows are zero (image propagation fills the holes)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--save", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -178,6 +259,10 @@ def main() -> None:
 
         args.weights = work / "weights"
         write_seeded_weights(args.weights)
+    if len(args.precision) > 1:
+        precisions_side_by_side(args, work)
+        shutil.rmtree(work, ignore_errors=True)
+        return
     at_once = f", {args.windows_at_once} window(s) at once" if args.windows_at_once else ""
     print(f"ProPainter pipeline, {args.width}x{args.height}, raft_iter {args.raft_iter}, subvideo_length "
           f"{args.subvideo_length}, {args.threads} torch threads{at_once}, seeded weights, CPU")

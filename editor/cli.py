@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from editor.engine_settings import ENGINES, EngineSettings, build_engine
+from editor.engine_settings import ENGINES, PRECISIONS, EngineSettings, build_engine
 from models.errors import Cancelled, ProPainterError
 
 #: Modules that add commands or mask options; each defines ``register_cli(cli_module)``.
@@ -200,8 +200,11 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--engine", choices=ENGINES, default=d.engine,
                    help="auto: ProPainter when its weights are present, else the classic engine (default)")
     g.add_argument("--device", default=d.device, help=f"auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps ({d.device})")
+    g.add_argument("--precision", choices=PRECISIONS, default=d.precision,
+                   help="auto: fp16 on CUDA, bf16 on a CPU with bf16 instructions (AMX, AVX-512 BF16), "
+                        "fp32 otherwise (default); fp16 is used on CUDA only")
     g.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=d.fp16,
-                   help="half precision (default: on for CUDA, off elsewhere)")
+                   help="the same as --precision fp16 (--no-fp16: --precision fp32)")
     g.add_argument("--weights-dir", type=Path, default=d.weights_dir, help="folder holding the ProPainter checkpoints")
     g.add_argument("--subvideo-length", type=int, default=d.subvideo_length,
                    help=f"frames per flow-completion sub-video ({d.subvideo_length})")
@@ -236,6 +239,7 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
         engine=args.engine,
         device=args.device,
         fp16=args.fp16,
+        precision=args.precision,
         subvideo_length=args.subvideo_length,
         neighbor_length=args.neighbor_length,
         ref_stride=args.ref_stride,
@@ -388,8 +392,10 @@ def _estimate_parser(sub: argparse._SubParsersAction) -> None:
     d = ENGINE_DEFAULTS
     p.add_argument("--frames", type=int, default=d.subvideo_length,
                    help=f"sub-video length to estimate ({d.subvideo_length})")
+    p.add_argument("--precision", choices=PRECISIONS, default=d.precision,
+                   help="precision to plan for (default: what the device would use)")
     p.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=d.fp16,
-                   help="half precision (default: what the device would use)")
+                   help="the same as --precision fp16 (--no-fp16: --precision fp32)")
     p.add_argument("--device", default=d.device, help=f"device to plan for ({d.device})")
     p.set_defaults(func=cmd_estimate)
 
@@ -415,12 +421,18 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         ) from None
 
     dev = devices.resolve_device(args.device)
-    fp16 = devices.use_fp16(dev, args.fp16)
+    requested = args.precision
+    if requested == "auto" and args.fp16 is not None:
+        requested = "fp16" if args.fp16 else "fp32"
+    precision = devices.resolve_precision(dev, requested)
+    # The table's two columns: 2-byte weights and activations (fp16, and bf16 on CUDA), or
+    # fp32 (bf16 on the CPU keeps fp32 weights and data, only its products run in bf16).
+    fp16 = precision == "fp16" or (precision == "bf16" and dev.type == "cuda")
     gib = 2**30
     w, h, n = args.width, args.height, args.frames
     print(f"ProPainter at {w}x{h}, sub-video length {n}:")
     for half in (False, True):
-        mark = "  <- this device" if half == fp16 else ""
+        mark = f"  <- this device ({precision})" if half == fp16 else ""
         print(f"  {'fp16' if half else 'fp32'}: {_bytes_of(memory.estimate(w, h, n, half)) / gib:.1f} GiB{mark}")
     free = devices.free_memory_bytes(dev)
     if free is None:
@@ -429,7 +441,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     print(f"Device {dev}: {free / gib:.1f} GiB free, {memory.SAFETY * free / gib:.1f} GiB usable "
           f"({round((1 - memory.SAFETY) * 100)} % kept in reserve).")
     plan = memory.plan(w, h, int(free), fp16, max_subvideo=n)
-    print(f"Plan: sub-video length {plan.subvideo_length}, {'fp16' if fp16 else 'fp32'}"
+    print(f"Plan: sub-video length {plan.subvideo_length}, {precision}"
           f"{'' if plan.fits else ' (does not fit)'}. {plan.suggestion}")
     if dev.type == "cpu":
         print("On the CPU the estimate is an upper guide: the streaming pipeline holds one sub-video "

@@ -22,6 +22,9 @@ from models.errors import InputError, WeightsError
 
 #: "auto": ProPainter when its weights are present, else the classic engine.
 ENGINES = ("auto", "propainter", "classic")
+#: "auto": fp16 on CUDA, bf16 on a CPU with bf16 instructions, fp32 otherwise
+#: (:func:`models.device.resolve_precision`).
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 _PROPAINTER = {f.name: f.default for f in fields(ProPainterConfig)}
 _CLASSIC = {f.name: f.default for f in fields(ClassicConfig)}
@@ -36,6 +39,10 @@ class EngineSettings:
             "propainter" or "classic".
         device: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:N" or "mps".
         fp16: half precision; None = automatic (on for CUDA, off elsewhere, as the authors).
+            The older spelling of ``precision`` (True = "fp16", False = "fp32"), kept for
+            projects and flags that use it.
+        precision: "auto" (fp16 on CUDA, bf16 on a CPU with bf16 instructions, else fp32),
+            "fp32", "fp16" or "bf16".
         subvideo_length: ProPainter's frames per sub-video; the classic engine emits a chunk
             (a preview in the editor) every ``min(subvideo_length, ClassicConfig.chunk_size)``
             frames.
@@ -51,6 +58,7 @@ class EngineSettings:
     engine: str = "auto"
     device: str = _PROPAINTER["device"]
     fp16: bool | None = _PROPAINTER["fp16"]
+    precision: str = _PROPAINTER["precision"]
     subvideo_length: int = _PROPAINTER["subvideo_length"]
     neighbor_length: int = _PROPAINTER["neighbor_length"]
     ref_stride: int = _PROPAINTER["ref_stride"]
@@ -69,6 +77,7 @@ class EngineSettings:
         return ProPainterConfig(
             device=self.device,
             fp16=self.fp16,
+            precision=self.precision,
             subvideo_length=self.subvideo_length,
             neighbor_length=self.neighbor_length,
             ref_stride=self.ref_stride,

@@ -29,6 +29,11 @@ class ProPainterConfig:
         raft_iter: RAFT refinement iterations. Default 20.
         fp16: half precision for flow completion, propagation and the generator (RAFT
             always runs in fp32). None = automatic: on for CUDA, off elsewhere. Default None.
+            The older spelling of ``precision``: True = "fp16", False = "fp32" (used when
+            ``precision`` is "auto").
+        precision: "auto", "fp32", "fp16" or "bf16" (see :func:`models.device.resolve_precision`):
+            auto = fp16 on CUDA, bf16 on a CPU with bf16 instructions, fp32 otherwise.
+            Default "auto".
         device: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:N" or "mps".
             Default "auto".
         mode: "video_inpainting" or "video_outpainting". Default "video_inpainting".
@@ -52,6 +57,7 @@ class ProPainterConfig:
     subvideo_length: int = 80
     raft_iter: int = 20
     fp16: bool | None = None
+    precision: str = "auto"
     device: str = "auto"
     mode: str = "video_inpainting"
     scale_h: float = 1.0
@@ -90,6 +96,16 @@ class ProPainterConfig:
             raise InputError(f"outpaint_output must be 'canvas' or 'input', got {self.outpaint_output!r}")
         if self.fp16 not in (None, True, False):
             raise InputError(f"fp16 must be True, False or None (automatic), got {self.fp16!r}")
+        if self.precision not in ("auto", "fp32", "fp16", "bf16"):
+            raise InputError(f"precision must be auto, fp32, fp16 or bf16, got {self.precision!r}")
+        if self.fp16 is not None and self.precision != "auto" and (self.precision == "fp16") != self.fp16:
+            raise InputError(f"fp16={self.fp16} contradicts precision={self.precision!r}: give one of them")
+
+    def requested_precision(self) -> str:
+        """``precision``, or what the older ``fp16`` asks for when ``precision`` is "auto"."""
+        if self.precision != "auto" or self.fp16 is None:
+            return self.precision
+        return "fp16" if self.fp16 else "fp32"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -3,6 +3,8 @@
 * ``resolve_device("auto")`` picks CUDA, then MPS, then the CPU; naming a device that is not
   there ("cuda" on a machine without a usable GPU, "cuda:3" with two GPUs, "mps" off Apple
   silicon) raises :class:`DeviceError` instead of falling back silently.
+* Precision (:func:`resolve_precision`): "auto" is fp16 on CUDA, bf16 on a CPU that has
+  bf16 instructions (AMX or AVX-512 BF16, detected by capability), fp32 otherwise.
 * fp16 follows the authors: half precision for flow completion and the generator on CUDA by
   default, fp32 elsewhere. **fp16 asked for on a CPU or MPS device falls back to fp32** (as
   the authors' script does on CPU: half-precision convolutions there are slow or missing);
@@ -186,6 +188,109 @@ def fp16_note(device: torch.device | str, fp16: bool | None) -> str | None:
 def compute_dtype(device: torch.device | str, fp16: bool | None = None) -> torch.dtype:
     """``torch.float16`` when :func:`use_fp16` says so, else ``torch.float32``."""
     return torch.float16 if use_fp16(device, fp16) else torch.float32
+
+
+# --------------------------------------------------------------------------- precision
+
+#: The precision choices: "auto" = fp16 on CUDA, bf16 on a CPU that computes it in hardware,
+#: fp32 otherwise.
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+#: Set to 1 or 0 to override the detection of a CPU's fast bf16 (tests, or a user who knows).
+CPU_BF16_ENV = "PROPAINTER_CPU_BF16"
+
+_CPU_BF16: bool | None = None  # the detection's result, computed once
+
+
+def _cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (Linux); empty where there is none."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def _detect_cpu_bf16() -> bool:
+    """Whether this CPU runs bf16 matrix products in hardware and PyTorch's oneDNN uses it:
+    the AMX or AVX-512 BF16 instructions in the CPU's flags, an AVX-512 build of PyTorch's CPU
+    kernels, and oneDNN's own bf16 check. By capability, never by the CPU's name."""
+    try:
+        if not torch.backends.mkldnn.is_available():
+            return False
+        capability = torch.backends.cpu.get_cpu_capability()
+    except Exception:  # an old or unusual build
+        return False
+    if "AVX512" not in capability.upper() and "AMX" not in capability.upper():
+        return False
+    if not _cpu_flags() & {"amx_bf16", "avx512_bf16"}:
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception:
+        return False
+
+
+def cpu_bf16_fast() -> bool:
+    """True when bf16 pays on this CPU (see :func:`_detect_cpu_bf16`; cached). The environment
+    variable ``PROPAINTER_CPU_BF16`` (1 or 0) overrides the detection."""
+    global _CPU_BF16
+    forced = os.environ.get(CPU_BF16_ENV, "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    if _CPU_BF16 is None:
+        _CPU_BF16 = _detect_cpu_bf16()
+    return _CPU_BF16
+
+
+def resolve_precision(device: torch.device | str, precision: str | None = "auto") -> str:
+    """The precision a run uses on ``device``: "fp32", "fp16" or "bf16".
+
+    * "auto"/None: fp16 on CUDA (as the authors), bf16 on a CPU with fast bf16
+      (:func:`cpu_bf16_fast`), fp32 elsewhere.
+    * "fp16" off CUDA falls back to fp32 (half-precision convolutions are slow or missing on a
+      CPU or MPS); "bf16" on MPS falls back to fp32. :func:`precision_note` says so.
+    * "bf16" is honoured on CUDA and on any CPU (slow where the CPU lacks bf16 instructions).
+
+    fp16 converts flow completion and the generator to float16 (the authors' ``--fp16``);
+    bf16 keeps the weights in fp32 and runs the convolutions and matrix products of RAFT's
+    encoders and update block and of the generator under ``torch.autocast`` (the correlation
+    volume, sampling coordinates, accumulated flows and flow completion stay fp32).
+    """
+    device = torch.device(device)
+    p = "auto" if precision is None else str(precision).lower()
+    if p not in PRECISIONS:
+        raise DeviceError(f"Unknown precision {precision!r}: use {', '.join(PRECISIONS)}.")
+    if p == "auto":
+        if device.type == "cuda":
+            return "fp16"
+        return "bf16" if device.type == "cpu" and cpu_bf16_fast() else "fp32"
+    if p == "fp16" and device.type != "cuda":
+        log.info(precision_note(device, p))
+        return "fp32"
+    if p == "bf16" and device.type not in ("cuda", "cpu"):
+        log.info(precision_note(device, p))
+        return "fp32"
+    return p
+
+
+def precision_note(device: torch.device | str, precision: str | None) -> str | None:
+    """A sentence for the user when ``precision`` is not honoured on ``device``, else None."""
+    device = torch.device(device)
+    if precision == "fp16" and device.type != "cuda":
+        alt = " (bf16 is: --precision bf16)" if device.type == "cpu" else ""
+        return f"fp16 is only used on CUDA; running in fp32 on {device.type}{alt}."
+    if precision == "bf16" and device.type not in ("cuda", "cpu"):
+        return f"bf16 is used on CUDA and the CPU only; running in fp32 on {device.type}."
+    return None
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The dtype the fast stages autocast to for a resolved ``precision`` (None: no autocast)."""
+    return torch.bfloat16 if precision == "bf16" else None
 
 
 def describe(device: torch.device | str) -> str:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .config import ProPainterConfig
-from .device import run_split, trim_heap
+from .device import autocast_dtype, run_split, trim_heap
 from .errors import Cancelled, InputError
 from .events import Event, FramesReady, Progress, Sample, samples_of
 from .flow_completion import RecurrentFlowCompleteNet
@@ -35,7 +35,7 @@ from .plan import ClipPlan
 from .processor import FrameGeometry, ProPainterImageProcessor, dilate, resize_mask, to_binary_mask, to_uint8_frame
 from .propagation import StepFlow, propagate_frames
 from .propainter import InpaintGenerator
-from .raft import RAFT, flow_pairs
+from .raft import RAFT, autocast, flow_pairs
 
 
 @dataclass
@@ -195,15 +195,28 @@ class ProPainterPipeline:
     """Runs ProPainter over clips with three loaded networks.
 
     ``half``: run flow completion, propagation and the generator in float16 (RAFT stays in
-    float32), as the authors do with ``--fp16``.
+    float32), as the authors do with ``--fp16``. ``precision`` (a resolved one: "fp32",
+    "fp16" or "bf16"; None = from ``half``) says the same and more: "bf16" keeps the weights
+    and the data in fp32 and runs RAFT's encoders and update block and the generator under
+    ``torch.autocast`` to bfloat16 (the correlation volume, coordinates, accumulated flows,
+    flow completion, image propagation and composition stay fp32). The precision is taken as
+    given here; :func:`models.device.resolve_precision` chooses it for a device.
     """
 
     def __init__(self, raft: RAFT, flow_completion: RecurrentFlowCompleteNet, generator: InpaintGenerator,
-                 config: ProPainterConfig | None = None, device: torch.device | str = "cpu", half: bool = False) -> None:
+                 config: ProPainterConfig | None = None, device: torch.device | str = "cpu", half: bool = False,
+                 precision: str | None = None) -> None:
         self.config = config or ProPainterConfig()
         self.device = torch.device(device)
-        self.half = half
-        self.dtype = torch.float16 if half else torch.float32
+        if precision is None:
+            precision = "fp16" if half else "fp32"
+        if precision not in ("fp32", "fp16", "bf16"):
+            raise InputError(f"precision must be fp32, fp16 or bf16, got {precision!r}")
+        self.precision = precision
+        self.half = precision == "fp16"
+        self.dtype = torch.float16 if self.half else torch.float32
+        #: the dtype the fast stages run in under autocast (None: no autocast)
+        self.fast = autocast_dtype(precision)
         self.raft = raft.to(self.device).eval()
         self.flow_completion = flow_completion.to(self.device, self.dtype).eval()
         self.generator = generator.to(self.device, self.dtype).eval()
@@ -320,7 +333,7 @@ class ProPainterPipeline:
                 src.ensure(g(c.stop - 1))
                 t0 = time.perf_counter()
                 frames = src.frames([g(i) for i in range(c.start, c.stop)])
-                ff, fb = flow_pairs(self.raft, frames, cfg.raft_iter)
+                ff, fb = flow_pairs(self.raft, frames, cfg.raft_iter, fast=self.fast)
                 del frames
                 for k in range(c.stop - c.start - 1):  # each flow owns its memory
                     gt_f[c.start + k], gt_b[c.start + k] = ff[k], fb[k]
@@ -493,8 +506,10 @@ class ProPainterPipeline:
     def _generate(self, frames: torch.Tensor, ff: torch.Tensor, fb: torch.Tensor, masks_in: torch.Tensor,
                   masks_upd: torch.Tensor, num_local: int, enc_feat: list[torch.Tensor]) -> torch.Tensor:
         # Only the masked pixels of the prediction are used (composition), so only they are decoded.
-        return self.generator(frames, ff, fb, masks_in, masks_upd, num_local, enc_feat=enc_feat, masked_only=True,
-                              flows_at_feature_size=True)[0]
+        with autocast(frames, self.fast):  # here: autocast is per thread, and windows may run in others
+            pred = self.generator(frames, ff, fb, masks_in, masks_upd, num_local, enc_feat=enc_feat, masked_only=True,
+                                  flows_at_feature_size=True)[0]
+        return pred if self.fast is None else pred.float()
 
     def _window_inputs(self, ids: list[int], nb: list[int],
                        updated: Callable[[int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
@@ -504,7 +519,8 @@ class ProPainterPipeline:
         frames, masks_in, masks_upd = (torch.stack(x)[None] for x in zip(*(updated(i) for i in ids)))
         missing = [k for k, i in enumerate(ids) if i not in enc_cache]
         if missing:
-            enc = self.generator.encode(frames[0, missing], masks_in[0, missing], masks_upd[0, missing])
+            with autocast(frames, self.fast):
+                enc = self.generator.encode(frames[0, missing], masks_in[0, missing], masks_upd[0, missing])
             for k, e in zip(missing, enc):  # copies: a dropped frame frees its memory
                 enc_cache[ids[k]] = e.clone()
         enc_feat = [enc_cache[i][None] for i in ids]  # per frame: not stacked into a copy
@@ -519,23 +535,25 @@ class ProPainterEngine:
     """The ProPainter engine the job runner drives (see :class:`models.events.Engine`).
 
     Loads the three checkpoints from ``weights_dir`` (default: the weights cache) through
-    :mod:`models.weights`, on ``config.device`` with ``config.fp16`` (automatic: fp16 on CUDA).
+    :mod:`models.weights`, on ``config.device`` in ``config``'s precision (automatic: fp16 on
+    CUDA, bf16 on a CPU with bf16 instructions, else fp32).
     Output frames have the input size; outside the dilated mask they are the input pixels.
     """
 
     name = "propainter"
 
     def __init__(self, config: ProPainterConfig | None = None, weights_dir: Any = None) -> None:
-        from .device import resolve_device, use_fp16
+        from .device import resolve_device, resolve_precision
         from .weights import load_checkpoint
 
         self.config = config or ProPainterConfig()
         self.device = resolve_device(self.config.device)
-        half = use_fp16(self.device, self.config.fp16)
+        #: "fp32", "fp16" or "bf16": what ``config`` asks for, as this device runs it
+        self.precision = resolve_precision(self.device, self.config.requested_precision())
         nets = (RAFT(), RecurrentFlowCompleteNet(), InpaintGenerator())
         for name, net in zip(("raft", "flow_completion", "propainter"), nets):
             load_checkpoint(name, net, weights_dir, map_location="cpu")
-        self.pipeline = ProPainterPipeline(*nets, config=self.config, device=self.device, half=half)
+        self.pipeline = ProPainterPipeline(*nets, config=self.config, device=self.device, precision=self.precision)
 
     def process(self, frames: Iterable[np.ndarray], masks: Iterable[np.ndarray], num_frames: int,
                 cancel: Callable[[], bool] | None = None, flow_masks: Iterable[np.ndarray] | None = None) -> Iterator[Event]:

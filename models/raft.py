@@ -12,7 +12,9 @@ Flows are Bx2xHxW in pixels, channel 0 = x (right), channel 1 = y (down).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -185,6 +187,13 @@ class BasicUpdateBlock(nn.Module):
         return net, mask, self.flow_head(net)
 
 
+def autocast(x: torch.Tensor, dtype: torch.dtype | None) -> Any:
+    """``torch.autocast`` on ``x``'s device to ``dtype``, or nothing when ``dtype`` is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(x.device.type, dtype=dtype)
+
+
 def _pixel_grid(n: int, h: int, w: int, device, dtype=torch.float32) -> torch.Tensor:
     """Nx2xHxW grid of (x, y) pixel coordinates."""
     ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype), torch.arange(w, device=device, dtype=dtype), indexing="ij")
@@ -254,21 +263,28 @@ class RAFT(nn.Module):
         feats = self.features(torch.cat([image1, image2], dim=0))
         return self.refine(feats[:n], feats[n:], self.context(image1), iters)
 
-    def features(self, frames: torch.Tensor) -> torch.Tensor:
-        """Nx3xHxW -> Nx256xH/8xW/8 matching features (instance norm: per frame)."""
+    def features(self, frames: torch.Tensor, fast: torch.dtype | None = None) -> torch.Tensor:
+        """Nx3xHxW -> Nx256xH/8xW/8 matching features (instance norm: per frame), in fp32.
+        ``fast``: the encoder's convolutions under autocast to this dtype (bf16)."""
         h, w = frames.shape[-2:]
         if h % 8 or w % 8:
             raise InputError(f"RAFT needs frame sides that are multiples of 8, got {w}x{h}")
-        return self.fnet(frames).float()
+        with autocast(frames, fast):
+            return self.fnet(frames).float()
 
-    def context(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Nx3xHxW -> (hidden state, context features) of the first frame of each pair."""
+    def context(self, frames: torch.Tensor, fast: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Nx3xHxW -> (hidden state, context features) of the first frame of each pair, in fp32."""
         cfg = self.config
-        net, inp = torch.split(self.cnet(frames), [cfg.hidden_dim, cfg.context_dim], dim=1)
+        with autocast(frames, fast):
+            net, inp = torch.split(self.cnet(frames).float(), [cfg.hidden_dim, cfg.context_dim], dim=1)
         return torch.tanh(net), torch.relu(inp)
 
-    def refine(self, f1: torch.Tensor, f2: torch.Tensor, context: tuple[torch.Tensor, torch.Tensor], iters: int) -> torch.Tensor:
-        """Iterative refinement from precomputed features -> Nx2xHxW flow (f1's frame to f2's)."""
+    def refine(self, f1: torch.Tensor, f2: torch.Tensor, context: tuple[torch.Tensor, torch.Tensor], iters: int,
+               fast: torch.dtype | None = None) -> torch.Tensor:
+        """Iterative refinement from precomputed features -> Nx2xHxW flow (f1's frame to f2's).
+
+        ``fast``: the update block's convolutions under autocast to this dtype (bf16); the
+        correlation volume, its lookup, the coordinates and the hidden state stay fp32."""
         cfg = self.config
         n, _, h, w = f1.shape
         corr_fn = CorrPyramid(f1, f2, cfg.corr_levels, cfg.corr_radius)
@@ -276,11 +292,14 @@ class RAFT(nn.Module):
         coords0 = _pixel_grid(n, h, w, f1.device)
         coords1 = coords0.clone()
         mask = None
-        terms = self.update_block.gru.context_terms(inp)  # the same in every iteration
+        with autocast(f1, fast):
+            terms = self.update_block.gru.context_terms(inp)  # the same in every iteration
         for it in range(iters):
             corr = corr_fn(coords1)
-            net, mask, delta = self.update_block(net, inp, corr.to(net.dtype), (coords1 - coords0).to(net.dtype),
-                                                 upsample_mask=it == iters - 1, context_terms=terms)
+            with autocast(f1, fast):
+                net, mask, delta = self.update_block(net, inp, corr.to(net.dtype), (coords1 - coords0).to(net.dtype),
+                                                     upsample_mask=it == iters - 1, context_terms=terms)
+            net = net.float()
             coords1 = coords1 + delta.float()
         return self._upsample(coords1 - coords0, mask.float())
 
@@ -297,7 +316,8 @@ def bidirectional_flows(raft: RAFT, frames: torch.Tensor, iters: int = 20, pair_
 
 
 @torch.inference_mode()
-def flow_pairs(raft: RAFT, frames: torch.Tensor, iters: int = 20, pair_batch: int = 2) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def flow_pairs(raft: RAFT, frames: torch.Tensor, iters: int = 20, pair_batch: int = 2,
+               fast: torch.dtype | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Like :func:`bidirectional_flows`, as lists of 2xHxW flows that each own their memory
     (a caller can let go of them one by one).
 
@@ -306,7 +326,7 @@ def flow_pairs(raft: RAFT, frames: torch.Tensor, iters: int = 20, pair_batch: in
     the flows, bit for bit, as long as no batch holds a single one: a batch of one can take
     another kernel, which rounds differently. Small batches are as fast on a CPU and hold
     less: at 432x240, a 12-frame clip's working memory is about 200 MiB with batches of 2
-    against 520 with 6.
+    against 520 with 6. ``fast``: see :meth:`RAFT.refine` (None: fp32 throughout).
     """
     if frames.dim() != 4 or frames.shape[0] < 2:
         raise InputError(f"flows need a Tx3xHxW clip of at least 2 frames, got {tuple(frames.shape)}")
@@ -316,8 +336,8 @@ def flow_pairs(raft: RAFT, frames: torch.Tensor, iters: int = 20, pair_batch: in
     feats, nets, inps = [], [], []
     for lo, hi in _batches(t, pair_batch):
         chunk = frames[lo:hi]
-        feats.append(raft.features(chunk))
-        net, inp = raft.context(chunk)
+        feats.append(raft.features(chunk, fast))
+        net, inp = raft.context(chunk, fast)
         nets.append(net)
         inps.append(inp)
     feat, net, inp = torch.cat(feats), torch.cat(nets), torch.cat(inps)
@@ -330,7 +350,7 @@ def flow_pairs(raft: RAFT, frames: torch.Tensor, iters: int = 20, pair_batch: in
     flows: list[torch.Tensor] = []
     for lo, hi in _batches(len(first), pair_batch):
         a, b = first[lo:hi], second[lo:hi]
-        out = raft.refine(feat[a], feat[b], (net[a], inp[a]), iters)
+        out = raft.refine(feat[a], feat[b], (net[a], inp[a]), iters, fast)
         flows.extend(f.clone() for f in out)
         del out
         trim_heap_on_cpu(frames)  # the batch's correlation pyramid, before the next one's

@@ -117,7 +117,10 @@ class FusionFeedForward(nn.Module):
         del h
         h = self.fc2[0](F.unfold(folded.div_(normalizer), **T2T))  # GELU
         del folded
-        torch.baddbmm(fc2.bias, h.transpose(1, 2), fc2.weight.t().expand(f, -1, -1), out=out)
+        if not torch.is_autocast_enabled(out.device.type):
+            torch.baddbmm(fc2.bias, h.transpose(1, 2), fc2.weight.t().expand(f, -1, -1), out=out)
+        else:  # under autocast (bf16 on the CPU): out= cannot mix dtypes; the product in bf16, kept in out's
+            out.copy_(torch.baddbmm(fc2.bias, h.transpose(1, 2), fc2.weight.t().expand(f, -1, -1)))
 
 
 def _rolled_index(win: tuple[int, int]) -> torch.Tensor:

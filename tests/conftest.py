@@ -22,3 +22,10 @@ DATA = ROOT / "tests" / "data"
 def _no_user_weights_dir(monkeypatch, tmp_path_factory):
     """Tests never see (or write to) the user's weights cache."""
     monkeypatch.setenv("PROPAINTER_WEIGHTS_DIR", str(tmp_path_factory.getbasetemp() / "no-weights-here"))
+
+
+@pytest.fixture(autouse=True)
+def _cpu_precision_is_fp32(monkeypatch):
+    """"auto" precision means fp32 on the CPU in every test, whatever this CPU's bf16
+    instructions (the parity tests compare fp32 frames); bf16 tests ask for it."""
+    monkeypatch.setenv("PROPAINTER_CPU_BF16", "0")
