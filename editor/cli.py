@@ -519,7 +519,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     paths = make_sample(args.output, overwrite=args.overwrite)
     print(f"Wrote {paths.clip}, {paths.masks}/ and {paths.logo_mask}.")
-    print(f"Try: python main.py inpaint {paths.clip} --mask {paths.masks} -o {paths.root / 'out.mp4'}")
+    python = _python_command()
+    print(f"Try: {python} main.py inpaint {paths.clip} --mask {paths.masks} -o {paths.root / 'out.mp4'}")
     return 0
 
 
@@ -610,3 +611,15 @@ def _one_line(text: str) -> str:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _python_command() -> str:
+    """How to run this Python again: the venv's interpreter as a path relative to here when it
+    is inside this folder (``.venv/bin/python``), else its full path (plain ``python`` may be
+    another Python without torch)."""
+    exe = Path(sys.executable)
+    try:
+        rel = exe.relative_to(Path.cwd())
+        return str(rel) if rel.parts and rel.parts[0] != ".." else str(exe)
+    except ValueError:
+        return str(exe)
