@@ -16,6 +16,7 @@ module, so it can call :func:`register_command` (a new subcommand) and
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import sys
 import time
@@ -235,18 +236,7 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
 
 def engine_settings(args: argparse.Namespace) -> EngineSettings:
     """The engine flags as :class:`EngineSettings` (checked: a bad value is one clear error)."""
-    return EngineSettings(
-        engine=args.engine,
-        device=args.device,
-        fp16=args.fp16,
-        precision=args.precision,
-        subvideo_length=args.subvideo_length,
-        neighbor_length=args.neighbor_length,
-        ref_stride=args.ref_stride,
-        raft_iter=args.raft_iter,
-        mask_dilation=args.mask_dilation,
-        weights_dir=args.weights_dir,
-    )
+    return EngineSettings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(EngineSettings)})
 
 
 def _settings(args: argparse.Namespace, crop: bool) -> Any:

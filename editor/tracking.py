@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from models.errors import InputError, WeightsError
+from models.spans import describe
 
 SAM_MODELS = ("vit_b", "vit_l", "vit_h")
 SAM2_MODELS = ("sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus", "sam2.1_hiera_large")
@@ -480,14 +481,5 @@ def masks_from_clicks(
 
 # ----------------------------------------------------------------------------- wording
 def frame_spans(frames: Sequence[int]) -> str:
-    """"3-7, 12, 20-21" for sorted frame numbers."""
-    out, frames = [], sorted(frames)
-    start = prev = None
-    for f in frames + [None]:
-        if f is not None and prev is not None and f == prev + 1:
-            prev = f
-            continue
-        if start is not None:
-            out.append(f"{start}" if start == prev else f"{start}-{prev}")
-        start = prev = f
-    return ", ".join(out)
+    """"3-7, 12, 20-21" for frame numbers as given (callers showing 0-based indices add 1)."""
+    return describe(frames)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import threading
 import uuid
 from collections import OrderedDict
@@ -29,6 +28,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from editor.media._files import write_atomically
+from models.spans import describe, spans
+
 MANIFEST = "result.json"
 FORMAT = "propainter-editor-result"
 
@@ -37,23 +39,9 @@ def new_result_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
-def spans(frames: list[int]) -> list[tuple[int, int]]:
-    """Sorted frame numbers as (start, stop) spans, stop exclusive: [1, 2, 3, 7] -> [(1, 4), (7, 8)]."""
-    out: list[tuple[int, int]] = []
-    for f in sorted(frames):
-        if out and out[-1][1] == f:
-            out[-1] = (out[-1][0], f + 1)
-        else:
-            out.append((f, f + 1))
-    return out
-
-
 def describe_spans(frames: list[int], limit: int = 4) -> str:
     """'12-40, 55, 60-99' (1-based like the timeline's labels), '... and N more' past ``limit``."""
-    parts = [f"{a + 1}" if b - a == 1 else f"{a + 1}-{b}" for a, b in spans(frames)]
-    if len(parts) > limit:
-        return ", ".join(parts[:limit]) + f" and {len(parts) - limit} more"
-    return ", ".join(parts)
+    return describe(frames, offset=1, limit=limit)
 
 
 @dataclass(frozen=True)
@@ -137,14 +125,9 @@ class ResultFolder:
         ok, data = cv2.imencode(".png", np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
         if not ok:
             raise OSError(f"cannot encode result frame {index}")
-        path = self.path(index)
-        tmp = path.with_name(f".{path.name}.tmp")
         try:
-            with open(tmp, "wb") as fh:
-                fh.write(data.tobytes())
-            os.replace(tmp, path)
+            write_atomically(self.path(index), data.tobytes())
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             from editor.errors import OutputError
 
             raise OutputError(
@@ -206,10 +189,7 @@ class ResultFolder:
                          for r in self._runs.values() if r.run_id in used},
                 "frames": [[a, b, r] for r, fs in by_run.items() for a, b in spans(fs)],
             }
-        fd, tmp = tempfile.mkstemp(prefix=".result.", suffix=".tmp", dir=self.folder)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(meta, fh)
-        os.replace(tmp, self.folder / MANIFEST)
+        write_atomically(self.folder / MANIFEST, json.dumps(meta).encode())
 
 
 class ResultStore:

@@ -414,9 +414,7 @@ class JobPlan:
     (width, height) when it is not the region's size.
     """
 
-    clip: Path
     num_frames: int
-    size: tuple[int, int]
     out_size: tuple[int, int]
     start: int
     stop: int
@@ -499,7 +497,7 @@ def plan_job(job: Job, info: Any, notes: list[str]) -> JobPlan:
         start = first_out - context
         notes.append(f"Continuing from frame {first_out}: frames {job.frame_range[0] if job.frame_range else 0}.."
                      f"{first_out - 1} are already finished.")
-    return JobPlan(clip, n, (w, h), (out_w, out_h), start, stop, first_out, canvas, masks, flow_mask,
+    return JobPlan(n, (out_w, out_h), start, stop, first_out, canvas, masks, flow_mask,
                    passthrough, region, crop, psize, max(dilation, 0))
 
 
@@ -727,13 +725,10 @@ def run_job(
         finally:
             plan.masks.close()
     emit(JobProgress("done", out_total, out_total, "", 0.0))
-    if plan.passthrough:
-        start, stop = job.frame_range if job.frame_range is not None else (0, n)
-        stop = n if stop is None else stop
     return JobResult(
         out=Path(job.out).expanduser() if to_file else getattr(sink, "folder", None),
         num_frames=state["written"],
-        frame_range=(plan.first_out if not plan.passthrough else start, stop),
+        frame_range=(plan.first_out, plan.stop),
         engine=getattr(job.engine, "name", type(job.engine).__name__),
         size=plan.out_size,
         process_size=plan.psize,

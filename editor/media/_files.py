@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import re
 from pathlib import Path
 
@@ -54,3 +56,17 @@ def partial_path(final: Path) -> Path:
     if final.suffix:
         return final.with_name(f".{final.stem}.partial{final.suffix}")
     return final.with_name(f".{final.name}.partial")
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` under its :func:`partial_path` and rename it into place, so a
+    crash or a full disk never leaves a half-written file under the final name. Raises
+    OSError (the partial file removed); callers say what it means to the user."""
+    tmp = partial_path(path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise

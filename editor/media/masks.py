@@ -19,7 +19,6 @@ size (180 degrees, or a square clip), masks are taken as drawn on the displayed 
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ import cv2
 import numpy as np
 
 from editor.errors import MediaError, OutputError
-from editor.media._files import IMAGE_SUFFIXES, list_images, partial_path, read_image
+from editor.media._files import IMAGE_SUFFIXES, list_images, read_image, write_atomically
 from editor.media.reader import VideoReader, open_video
 from editor.media.writer import DEFAULT_CODEC_FOR_SUFFIX, VideoWriter
 
@@ -333,14 +332,10 @@ def _write_single(p: Path, mask: np.ndarray, overwrite: bool) -> int:
     ok, buf = cv2.imencode(p.suffix.lower() if p.suffix.lower() != ".jpeg" else ".jpg", img)
     if not ok:
         raise OutputError(f"Cannot encode the mask as {p.suffix} for {p}; use .png.")
-    tmp = partial_path(p)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            fh.write(buf.tobytes())
-        os.replace(tmp, p)
+        write_atomically(p, buf.tobytes())
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise OutputError(
             f"Cannot write the mask {p} ({exc.strerror}); free some space or choose "
             "a writable folder."

@@ -78,7 +78,7 @@ class ExportMixin:
         """Ask what to do about frames without a result; the export settings to use, or None."""
         from dataclasses import replace
 
-        done_spans = [(a, b) for a, b in spans(sorted(set(range(start, stop)) - set(missing)))]
+        done_spans = spans(set(range(start, stop)) - set(missing))
         longest = max(done_spans, key=lambda ab: ab[1] - ab[0]) if done_spans else None
         from editor.widgets import dialogs
 

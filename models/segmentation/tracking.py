@@ -37,6 +37,7 @@ import numpy as np
 
 from ..errors import Cancelled, InputError
 from ..events import Progress
+from ..spans import describe
 from .flow import DIS_PRESETS, FlowField, FrameGetter
 from .confidence import ConfidenceConfig, TrackConfidence
 from .object_motion import ObjectMotion, WorkImages
@@ -474,7 +475,7 @@ class MaskTrack:
         if kept:
             yield Progress("tracking", done, total,
                            f"{len(kept)} frame(s) keep the mask of a neighbouring keyframe's track, which is surer there "
-                           f"(frames {_spans_text(kept)})")
+                           f"(frames {describe(kept, offset=1)})")
         before = {i: self._masks.get(i) for i in after}
         flags_before = {i: self._flags.get(i) for i in flags_after}
         trust_before = {i: self._trust.get(i) for i in trust_after}
@@ -522,17 +523,6 @@ class MaskTrack:
             if mask.any() or reason is None:
                 last[out.direction] = mask
             yield out.index, out.direction, mask, "sam2", None, reason, iou
-
-
-def _spans_text(frames: list[int]) -> str:
-    """[3, 4, 5, 9] -> '4-6, 10' (1-based, as the timeline shows frames)."""
-    out: list[list[int]] = []
-    for f in sorted(frames):
-        if out and out[-1][1] == f - 1:
-            out[-1][1] = f
-        else:
-            out.append([f, f])
-    return ", ".join(f"{a + 1}" if a == b else f"{a + 1}-{b + 1}" for a, b in out)
 
 
 def run_to_end(events: Iterator[TrackEvent]) -> TrackUpdate:

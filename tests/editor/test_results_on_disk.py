@@ -177,7 +177,7 @@ def test_a_full_disk_during_a_run_is_one_clear_error_and_keeps_the_finished_fram
     real_open = builtins.open
 
     def full(path, *args, **kwargs):
-        if str(path).endswith(".tmp") and "000001" in str(path):
+        if ".partial" in str(path) and "000001" in str(path):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_open(path, *args, **kwargs)
 
@@ -187,4 +187,4 @@ def test_a_full_disk_during_a_run_is_one_clear_error_and_keeps_the_finished_fram
     monkeypatch.undo()
     folder.close()
     again = ResultFolder.open(folder.folder)
-    assert sorted(again.owners()) == [0] and not list(folder.folder.glob(".*.tmp"))
+    assert sorted(again.owners()) == [0] and not list(folder.folder.glob(".*partial*"))
