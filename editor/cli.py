@@ -415,9 +415,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     if requested == "auto" and args.fp16 is not None:
         requested = "fp16" if args.fp16 else "fp32"
     precision = devices.resolve_precision(dev, requested)
-    # The table's two columns: 2-byte weights and activations (fp16, and bf16 on CUDA), or
-    # fp32 (bf16 on the CPU keeps fp32 weights and data, only its products run in bf16).
-    fp16 = precision == "fp16" or (precision == "bf16" and dev.type == "cuda")
+    fp16 = devices.half_memory(dev, precision)  # the table's column for this precision
     gib = 2**30
     w, h, n = args.width, args.height, args.frames
     print(f"ProPainter at {w}x{h}, sub-video length {n}:")

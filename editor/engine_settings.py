@@ -38,9 +38,11 @@ class EngineSettings:
         engine: "auto" (ProPainter when its weights are present, else classic),
             "propainter" or "classic".
         device: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:N" or "mps".
-        fp16: half precision; None = automatic (on for CUDA, off elsewhere, as the authors).
-            The older spelling of ``precision`` (True = "fp16", False = "fp32"), kept for
-            projects and flags that use it.
+        fp16: the older spelling of ``precision`` (True = "fp16", False = "fp32", None = not
+            given), kept for the ``--fp16/--no-fp16`` flags: on construction it is moved into
+            ``precision`` and becomes None, so ``EngineSettings(fp16=True) ==
+            EngineSettings(precision="fp16")``. Projects keep ``precision`` only
+            (:func:`migrate_settings` reads an older project's ``fp16``).
         precision: "auto" (fp16 on CUDA, bf16 on a CPU with bf16 instructions, else fp32),
             "fp32", "fp16" or "bf16".
         subvideo_length: ProPainter's frames per sub-video; the classic engine emits a chunk
@@ -71,6 +73,9 @@ class EngineSettings:
             raise InputError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         self.propainter_config()  # checks the shared options, naming the one that is wrong
         self.classic_config()
+        if self.fp16 is not None:  # one spelling from here on (checked above: they agree)
+            object.__setattr__(self, "precision", "fp16" if self.fp16 else "fp32")
+            object.__setattr__(self, "fp16", None)
 
     # ---- the engines' configurations ---------------------------------------------------------
     def propainter_config(self) -> ProPainterConfig:
@@ -97,14 +102,17 @@ class EngineSettings:
 
     # ---- a project's view ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """The fields a project keeps (JSON values; ``weights_dir`` is the machine's)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "weights_dir"}
+        """The fields a project keeps (JSON values): all but ``weights_dir`` (the machine's)
+        and ``fp16`` (the older spelling, already moved into ``precision``)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_SAVED}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], **overrides: Any) -> "EngineSettings":
         """Settings from a project's ``settings`` dict: the keys of this type are read (others,
-        such as ``max_side``, belong to the job and are ignored), the rest are defaults."""
+        such as ``max_side``, belong to the job and are ignored), the rest are defaults. An
+        older project's ``fp16`` is read as :func:`migrate_settings` reads it."""
         names = {f.name for f in fields(cls)} - {"weights_dir"}
+        data = migrate_settings(data)
         values: dict[str, Any] = {k: data[k] for k in names if k in data}
         for name in ("subvideo_length", "neighbor_length", "ref_stride", "raft_iter", "mask_dilation"):
             if name in values and isinstance(values[name], float) and values[name].is_integer():
@@ -113,6 +121,28 @@ class EngineSettings:
 
     def replace(self, **changes: Any) -> "EngineSettings":
         return dataclasses.replace(self, **changes)
+
+
+_NOT_SAVED = ("weights_dir", "fp16")
+
+#: An older project's ``fp16`` value -> the ``precision`` it meant.
+_FP16_MEANT = {True: "fp16", False: "fp32", None: "auto"}
+
+
+def migrate_settings(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A project's ``settings`` with an older ``fp16`` key (True, False or None = automatic)
+    turned into the ``precision`` it meant ("fp16", "fp32", "auto"). A ``precision`` the
+    project also sets (other than "auto") wins. Other keys and values are kept as they are
+    (nothing is checked here: :class:`EngineSettings` checks)."""
+    out = dict(data)
+    if "fp16" not in out:
+        return out
+    fp16 = out.pop("fp16")
+    if out.get("precision", "auto") == "auto" and fp16 in _FP16_MEANT:
+        out["precision"] = _FP16_MEANT[fp16]
+    elif fp16 not in _FP16_MEANT and "precision" not in out:
+        out["fp16"] = fp16  # not a value this ever saved: left for EngineSettings to reject
+    return out
 
 
 def resolve_engine(engine: str, weights_dir: Path | None = None) -> str:

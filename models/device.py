@@ -288,6 +288,32 @@ def precision_note(device: torch.device | str, precision: str | None) -> str | N
     return None
 
 
+def half_memory(device: torch.device | str, precision: str) -> bool:
+    """Whether a run in the resolved ``precision`` on ``device`` takes the memory table's
+    half-precision column: fp16, and bf16 on CUDA (2-byte activations on the GPU). bf16 on
+    the CPU keeps fp32 weights and fp32 flows and completes them in fp32: the fp32 column,
+    a bound from above."""
+    return precision == "fp16" or (precision == "bf16" and torch.device(device).type == "cuda")
+
+
+def precision_choice_text(device: torch.device | str) -> str:
+    """What "auto" picks on ``device`` and why, in one sentence for a tooltip or a help line."""
+    device = torch.device(device)
+    picked = resolve_precision(device, "auto")
+    forced = os.environ.get(CPU_BF16_ENV, "").strip()
+    if device.type == "cuda":
+        why = "half precision on CUDA, as the authors"
+    elif device.type == "cpu" and forced in ("0", "1"):
+        why = f"{CPU_BF16_ENV}={forced} says whether this CPU runs bf16 fast"
+    elif device.type == "cpu" and picked == "bf16":
+        why = "this CPU computes bf16 in hardware (AMX or AVX-512 BF16)"
+    elif device.type == "cpu":
+        why = "this CPU has no bf16 instructions (AMX or AVX-512 BF16)"
+    else:
+        why = f"half precision is not used on {device.type}"
+    return f"Automatic picks {picked} on {device.type}: {why}."
+
+
 def autocast_dtype(precision: str) -> torch.dtype | None:
     """The dtype the fast stages autocast to for a resolved ``precision`` (None: no autocast)."""
     return torch.bfloat16 if precision == "bf16" else None

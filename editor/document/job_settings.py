@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from editor.engine_settings import EngineSettings, build_engine, resolve_engine
+from editor.engine_settings import EngineSettings, build_engine, migrate_settings, resolve_engine
 from models.canvas import Canvas
 
 __all__ = ["DEFAULTS", "RunSnapshot", "build_engine", "engine_name", "engine_settings_of", "make_job", "run_key",
@@ -26,9 +26,10 @@ DEFAULTS: dict[str, Any] = {
 
 
 def settings_of(doc_settings: dict[str, Any]) -> dict[str, Any]:
-    """The document's settings with defaults for what it does not set."""
+    """The document's settings with defaults for what it does not set (an older project's
+    ``fp16`` read as the ``precision`` it meant)."""
     out = dict(DEFAULTS)
-    out.update({k: v for k, v in doc_settings.items() if k in DEFAULTS})
+    out.update({k: v for k, v in migrate_settings(doc_settings).items() if k in DEFAULTS})
     return out
 
 

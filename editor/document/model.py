@@ -214,7 +214,9 @@ class Document(QObject):
         self.in_point = int(np.clip(data.in_point, 0, last))
         self.out_point = int(np.clip(last if data.out_point is None else data.out_point, self.in_point, last))
         self.expansion = data.expansion
-        self.settings = dict(data.settings)
+        from editor.engine_settings import migrate_settings
+
+        self.settings = migrate_settings(data.settings)  # an older project's fp16 -> precision
         self.path = path
         self._dirty = path is None  # a recovered project has not been saved by the user
         self.masksChanged.emit(list(data.masks))

@@ -25,7 +25,13 @@ from editor.document.job_settings import DEFAULTS, engine_name, settings_of, wei
 from editor.jobs.worker import TaskWorker, start_thread
 from editor.widgets.memory_plot import MemoryPlot
 
-PRECISIONS = [("Automatic (fp16 on CUDA)", None), ("Half (fp16)", True), ("Full (fp32)", False)]
+#: The precision choices, as the CLI's --precision (:data:`editor.engine_settings.PRECISIONS`).
+PRECISIONS = [("Automatic", "auto"), ("Full (fp32)", "fp32"), ("Half (fp16, CUDA)", "fp16"),
+              ("bfloat16 (bf16)", "bf16")]
+PRECISION_TIP = ("fp32 computes as the authors' code does. fp16 runs flow completion and the generator in half precision on "
+                 "CUDA (on other devices it runs as fp32). bf16 runs RAFT's and the generator's "
+                 "convolutions and products in bfloat16, fast on CUDA and on CPUs with AMX or AVX-512 "
+                 "BF16; flows stay fp32. Half precision changes the filled pixels slightly.")
 MAX_SIDES = [("Clip size", 0), ("1920 px", 1920), ("1280 px", 1280), ("960 px", 960), ("640 px", 640), ("480 px", 480)]
 
 
@@ -118,11 +124,12 @@ class FreeMemoryProbe(QObject):
             self.request(device)  # forgotten while it ran: measure again
 
 
-def estimate_bytes(width: int, height: int, subvideo_length: int, fp16: bool) -> float:
-    """Estimated GPU memory of one sub-video, from the authors' resolution table."""
+def estimate_bytes(width: int, height: int, subvideo_length: int, half: bool) -> float:
+    """Estimated memory of one sub-video, from the authors' resolution table (``half``: its
+    half-precision column, see :func:`models.device.half_memory`)."""
     from models.memory import estimate
 
-    return float(estimate(width, height, subvideo_length, fp16))
+    return float(estimate(width, height, subvideo_length, half))
 
 
 def _gib(x: float) -> str:
@@ -166,11 +173,10 @@ class JobPanel(QWidget):
         for d in ["auto"] + self.devices:
             self.device.addItem(d, d)
         form.addRow("Device", self.device)
-        self.fp16 = QComboBox()
+        self.precision = QComboBox()
         for text, value in PRECISIONS:
-            self.fp16.addItem(text, value)
-        self.fp16.setToolTip("Half precision runs ProPainter faster in less memory; it is only used on CUDA")
-        form.addRow("Precision", self.fp16)
+            self.precision.addItem(text, value)
+        form.addRow("Precision", self.precision)
         lay.addWidget(box)
 
         box = QGroupBox("Processing")
@@ -230,12 +236,13 @@ class JobPanel(QWidget):
         self.download.clicked.connect(self.download_weights)
         self.memory = FreeMemoryProbe(self)
         self.memory.measured.connect(lambda _device: self.refresh_estimate())
-        for w in (self.engine, self.device, self.fp16, self.max_side):
+        for w in (self.engine, self.device, self.precision, self.max_side):
             w.currentIndexChanged.connect(self._changed)
         for w in (self.subvideo, self.neighbor, self.ref_stride, self.dilation):
             w.valueChanged.connect(self._changed)
         self._set_widgets(DEFAULTS)
         self._update_engine_note()
+        self._update_precision_text()
         self.refresh_estimate()
 
     def _spin(self, lo: int, hi: int, tip: str) -> QSpinBox:
@@ -249,7 +256,7 @@ class JobPanel(QWidget):
         return {
             "engine": self.engine.currentData(),
             "device": self.device.currentData(),
-            "fp16": self.fp16.currentData(),
+            "precision": self.precision.currentData(),
             "max_side": self.max_side.currentData(),
             "subvideo_length": self.subvideo.value(),
             "neighbor_length": self.neighbor.value(),
@@ -262,8 +269,7 @@ class JobPanel(QWidget):
         for combo, key in ((self.engine, "engine"), (self.device, "device"), (self.max_side, "max_side")):
             i = combo.findData(s[key])
             combo.setCurrentIndex(max(0, i))
-        fp16 = None if s["fp16"] is None else bool(s["fp16"])
-        self.fp16.setCurrentIndex([v for _, v in PRECISIONS].index(fp16))
+        self.precision.setCurrentIndex(max(0, self.precision.findData(s["precision"])))
         self.subvideo.setValue(int(s["subvideo_length"]))
         self.neighbor.setValue(int(s["neighbor_length"]))
         self.ref_stride.setValue(int(s["ref_stride"]))
@@ -282,7 +288,17 @@ class JobPanel(QWidget):
             for k, v in self.settings().items():
                 doc.set_setting(k, v)
         self._update_engine_note()
+        self._update_precision_text()
         self.refresh_estimate()
+
+    def _update_precision_text(self) -> None:
+        """Automatic's item and the tooltip say what automatic picks for the chosen device
+        (detected from the CPU's flags and torch's build: no GPU call)."""
+        from models.device import precision_choice_text, resolve_precision
+
+        dev = self.estimate_device()
+        self.precision.setItemText(0, f"Automatic ({resolve_precision(dev, 'auto')} here)")
+        self.precision.setToolTip(f"{precision_choice_text(dev)} {PRECISION_TIP}")
 
     def _update_engine_note(self) -> None:
         """Says which engine a run will use, as the run will decide it."""
@@ -334,7 +350,7 @@ class JobPanel(QWidget):
         """The memory estimate for the current settings, with the free memory measured last
         (never measured here: :class:`FreeMemoryProbe` does that on a worker thread)."""
         from models.classic import ClassicConfig
-        from models.device import use_fp16
+        from models.device import half_memory, resolve_precision
         from models.memory import SAFETY, budget_text, plan
 
         size = self.processing_size()
@@ -352,17 +368,18 @@ class JobPanel(QWidget):
             self.mem_warning.hide()
             return
         dev = self.estimate_device()
-        fp16 = use_fp16(dev, s["fp16"])  # the device policy; parses the name, no GPU call
+        precision = resolve_precision(dev, s["precision"])  # the device policy; no GPU call
+        half = half_memory(dev, precision)
         planned = int(s["subvideo_length"])
         lengths = sorted(set(range(10, max(100, planned) + 1, 10)) | {planned})
-        est = [estimate_bytes(w, h, n, fp16) for n in lengths]
-        mine = estimate_bytes(w, h, planned, fp16)
+        est = [estimate_bytes(w, h, n, half) for n in lengths]
+        mine = estimate_bytes(w, h, planned, half)
         known, free = self.memory.cached(dev)
         if not known:
             self.memory.request(dev)
         usable = None if free is None else SAFETY * free
         self.plot.set_data(list(zip(lengths, est)), usable, planned)
-        head = f"{w}×{h}, sub-video {planned}, {'fp16' if fp16 else 'fp32'}: about {_gib(mine)}"
+        head = f"{w}×{h}, sub-video {planned}, {precision}: about {_gib(mine)}"
         if not known:
             self.mem_label.setText(f"{head} on {dev} (measuring the free memory…).")
         elif free is None:
@@ -370,7 +387,7 @@ class JobPanel(QWidget):
         else:
             self.mem_label.setText(f"{head} of {_gib(usable)} usable on {dev}.")
         if free is not None and mine > usable:
-            p = plan(w, h, int(free), fp16, max_subvideo=planned)
+            p = plan(w, h, int(free), half, max_subvideo=planned)
             if p.fits:
                 text = (f"Sub-videos of {planned} frames will not fit on {dev} ({budget_text(free)}); "
                         f"{p.subvideo_length} frames would (~{_gib(p.estimated_bytes)}).")
@@ -418,7 +435,7 @@ class JobPanel(QWidget):
         self._was_running = running
         self.run_button.setEnabled(has_clip and not running)
         self.cancel_button.setEnabled(running)
-        for w in (self.engine, self.device, self.fp16, self.max_side, self.subvideo, self.neighbor, self.ref_stride, self.dilation):
+        for w in (self.engine, self.device, self.precision, self.max_side, self.subvideo, self.neighbor, self.ref_stride, self.dilation):
             w.setEnabled(not running)
 
     def reset_status(self) -> None:

@@ -35,7 +35,7 @@ def test_the_cli_flags_default_to_the_settings():
 
 def test_the_editor_defaults_are_derived_from_the_settings():
     assert {k: v for k, v in DEFAULTS.items() if k != "max_side"} == EngineSettings().to_dict()
-    assert DEFAULTS["fp16"] is None
+    assert DEFAULTS["precision"] == "auto" and "fp16" not in DEFAULTS  # one spelling in a project
     assert engine_settings_of({}) == EngineSettings()
     assert engine_settings_of(settings_of({"max_side": 640, "ref_stride": 5})) == EngineSettings(ref_stride=5)
 
@@ -43,7 +43,8 @@ def test_the_editor_defaults_are_derived_from_the_settings():
 def test_an_older_project_keeps_its_explicit_choices():
     saved = {"engine": "classic", "device": "cpu", "fp16": False, "max_side": 0, "subvideo_length": 40.0}
     s = engine_settings_of(saved)
-    assert (s.engine, s.device, s.fp16, s.subvideo_length) == ("classic", "cpu", False, 40)
+    assert (s.engine, s.device, s.precision, s.subvideo_length) == ("classic", "cpu", "fp32", 40)
+    assert settings_of(saved)["precision"] == "fp32" and "fp16" not in settings_of(saved)
 
 
 def test_cli_and_editor_build_the_same_classic_engine():
@@ -101,4 +102,22 @@ def test_a_bad_engine_flag_is_one_line_before_any_work(capsys, tmp_path):
 
 def test_every_setting_is_a_project_setting_but_the_weights_folder():
     names = {f.name for f in fields(EngineSettings)}
-    assert set(EngineSettings().to_dict()) == names - {"weights_dir"}
+    assert set(EngineSettings().to_dict()) == names - {"weights_dir", "fp16"}  # fp16: precision's alias
+
+
+@pytest.mark.parametrize(("fp16", "precision"), [(True, "fp16"), (False, "fp32"), (None, "auto")])
+def test_the_older_fp16_key_keeps_its_meaning(fp16, precision):
+    from editor.engine_settings import migrate_settings
+
+    assert migrate_settings({"fp16": fp16, "ref_stride": 5}) == {"precision": precision, "ref_stride": 5}
+    assert EngineSettings.from_dict({"fp16": fp16}) == EngineSettings(precision=precision)
+    # a precision the project also sets wins over the older key
+    assert migrate_settings({"fp16": fp16, "precision": "bf16"}) == {"precision": "bf16"}
+
+
+def test_fp16_is_moved_into_precision_on_construction():
+    assert EngineSettings(fp16=True) == EngineSettings(precision="fp16")
+    assert EngineSettings(fp16=False).to_dict()["precision"] == "fp32"
+    assert EngineSettings(fp16=True).propainter_config().requested_precision() == "fp16"
+    with pytest.raises(InputError, match="contradicts"):
+        EngineSettings(fp16=True, precision="bf16")

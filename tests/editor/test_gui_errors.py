@@ -182,7 +182,7 @@ def test_settings_changes_never_ask_torch_for_free_memory_on_the_gui_thread(open
     for value in (40, 60, 80):
         panel.subvideo.setValue(value)
     panel.max_side.setCurrentIndex(panel.max_side.findData(640))
-    panel.fp16.setCurrentIndex(panel.fp16.findData(False))
+    panel.precision.setCurrentIndex(panel.precision.findData("fp32"))
     panel.dilation.setValue(6)
     assert len(calls) == measured  # answered from the cache
     assert "GiB usable" in panel.mem_label.text()
@@ -191,8 +191,8 @@ def test_settings_changes_never_ask_torch_for_free_memory_on_the_gui_thread(open
 
 def test_precision_is_automatic_by_default_and_kept_in_the_document(opened):
     panel = opened.panel
-    assert panel.fp16.currentData() is None and panel.settings()["fp16"] is None
-    panel.fp16.setCurrentIndex(panel.fp16.findData(False))
-    assert opened.doc.settings["fp16"] is False
+    assert panel.precision.currentData() == "auto" and panel.settings()["precision"] == "auto"
+    panel.precision.setCurrentIndex(panel.precision.findData("fp32"))
+    assert opened.doc.settings["precision"] == "fp32"
     panel.load_from(opened.doc)
-    assert panel.fp16.currentData() is False
+    assert panel.precision.currentData() == "fp32"
