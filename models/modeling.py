@@ -1,9 +1,15 @@
 """The Hugging Face style API: ProPainterModel and the in/outpainting task classes.
 
     from models import ProPainterConfig, ProPainterForImageInPainting
-    model = ProPainterForImageInPainting.from_pretrained("weights/")
+    model = ProPainterForImageInPainting.from_pretrained("weights/", precision="bf16")
     out = model(frames, masks)          # frames: list of HxWx3 uint8, masks: HxW
     out.reconstruction                  # BxTxHxWx3 uint8
+    out = model(frames, masks, precision="fp32")   # any config option for one call
+
+The precision is the config's (``precision``: "auto", "fp32", "fp16" or "bf16", as the CLI's
+``--precision``; the older ``fp16`` True/False still reads as "fp16"/"fp32"), resolved for
+the model's device by :func:`models.device.resolve_precision` at each call: auto = fp16 on
+CUDA, bf16 on a CPU with bf16 instructions, fp32 otherwise; ``model.precision`` says which.
 
 ``from_pretrained(directory)`` reads the three released checkpoint files from a folder
 (through :mod:`models.weights`: ``weights_only`` loading, strict key/shape check, hash
@@ -40,12 +46,14 @@ CHECKPOINTS = (("raft", "raft-things.pth", "module."), ("flow_completion", "recu
 @dataclass
 class ProPainterOutput:
     """``reconstruction``: BxTxHxWx3 uint8 (output size); ``pred_flows_forward`` /
-    ``pred_flows_backward``: Bx(T-1)x2xhxw completed flows at the processing size (pixels)."""
+    ``pred_flows_backward``: Bx(T-1)x2xhxw completed flows at the processing size (pixels);
+    ``precision``: the one the run used ("fp32", "fp16" or "bf16")."""
 
     reconstruction: np.ndarray
     pred_flows_forward: torch.Tensor | None = None
     pred_flows_backward: torch.Tensor | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    precision: str = "fp32"
 
 
 class ProPainterModel:
@@ -58,24 +66,42 @@ class ProPainterModel:
         self.flow_completion = flow_completion or RecurrentFlowCompleteNet()
         self.generator = generator or InpaintGenerator()
         self.device = torch.device("cpu")
-        self.half = False
+
+    @property
+    def precision(self) -> str:
+        """"fp32", "fp16" or "bf16": what the config asks for, as this model's device runs it."""
+        return self._precision(self.config)
+
+    @property
+    def half(self) -> bool:
+        """Whether flow completion and the generator run in float16 (the older name)."""
+        return self.precision == "fp16"
+
+    def _precision(self, config: ProPainterConfig) -> str:
+        from .device import resolve_precision
+
+        return resolve_precision(self.device, config.requested_precision())
 
     # ---- loading and saving ----
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, config: ProPainterConfig | None = None,
-                        device: str | torch.device | None = None) -> "ProPainterModel":
-        from .device import resolve_device, use_fp16
+                        device: str | torch.device | None = None, precision: str | None = None) -> "ProPainterModel":
+        """The networks from a folder of the three checkpoints, with ``config`` (default: the
+        folder's ``config.json``, else the defaults). ``device`` and ``precision`` ("auto",
+        "fp32", "fp16", "bf16"), when given, replace the config's."""
+        from .device import resolve_device
         from .weights import load_checkpoint
 
         directory = Path(directory).expanduser()
         if config is None:
             cfg_path = directory / "config.json"
             config = ProPainterConfig.from_dict(json.loads(cfg_path.read_text())) if cfg_path.is_file() else ProPainterConfig()
+        if precision is not None:
+            config = ProPainterConfig.from_dict(_with_options(config, {"precision": precision}))
         model = cls(config)
         for (name, _, _), net in zip(CHECKPOINTS, (model.raft, model.flow_completion, model.generator)):
             load_checkpoint(name, net, directory, map_location="cpu")
         model.to(resolve_device(device or config.device))
-        model.half = use_fp16(model.device, config.fp16)
         return model
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
@@ -97,7 +123,10 @@ class ProPainterModel:
 
     # ---- inference ----
     def pipeline(self, config: ProPainterConfig | None = None) -> ProPainterPipeline:
-        return ProPainterPipeline(self.raft, self.flow_completion, self.generator, config or self.config, self.device, self.half)
+        """The clip algorithm over these networks, in ``config``'s precision on this device."""
+        config = config or self.config
+        return ProPainterPipeline(self.raft, self.flow_completion, self.generator, config, self.device,
+                                  precision=self._precision(config))
 
     def forward(self, pixel_values_videos: torch.Tensor, flow_masks: torch.Tensor, masks_dilated: torch.Tensor,
                 out_size: tuple[int, int] | None = None, return_flows: bool = True) -> ProPainterOutput:
@@ -138,6 +167,7 @@ class ProPainterModel:
             torch.stack(flows_f) if flows_f else None,
             torch.stack(flows_b) if flows_b else None,
             seconds=vars(pipe.times).copy(),
+            precision=pipe.precision,
         )
 
     __call__ = forward
@@ -147,7 +177,7 @@ class ProPainterForImageInPainting(ProPainterModel):
     """Object/watermark removal: frames + masks in, inpainted frames (input size) out."""
 
     def __call__(self, videos: Any, masks: Any, **overrides: Any) -> ProPainterOutput:  # type: ignore[override]
-        config = ProPainterConfig.from_dict({**self.config.to_dict(), **overrides, "mode": "video_inpainting"})
+        config = ProPainterConfig.from_dict({**_with_options(self.config, overrides), "mode": "video_inpainting"})
         proc = ProPainterImageProcessor(config).preprocess(videos, masks)
         saved, self.config = self.config, config
         try:
@@ -164,7 +194,7 @@ class ProPainterForImageOutPainting(ProPainterModel):
 
     def __call__(self, videos: Any, scale_w: float | None = None, scale_h: float | None = None,  # type: ignore[override]
                  size: tuple[int, int] | None = None, aspect: str | Fraction | None = None, **overrides: Any) -> ProPainterOutput:
-        config = ProPainterConfig.from_dict({**self.config.to_dict(), **overrides})
+        config = ProPainterConfig.from_dict(_with_options(self.config, overrides))
         clips = videos if isinstance(videos, (list, tuple)) and videos and np.ndim(videos[0]) == 4 else [videos]
         outs = []
         for clip in clips:
@@ -189,4 +219,14 @@ class ProPainterForImageOutPainting(ProPainterModel):
                 self.config = saved
         return ProPainterOutput(np.concatenate([o.reconstruction for o in outs]),
                                 None if outs[0].pred_flows_forward is None else torch.cat([o.pred_flows_forward for o in outs]),
-                                None if outs[0].pred_flows_backward is None else torch.cat([o.pred_flows_backward for o in outs]))
+                                None if outs[0].pred_flows_backward is None else torch.cat([o.pred_flows_backward for o in outs]),
+                                precision=outs[0].precision)
+
+
+def _with_options(config: ProPainterConfig, options: dict[str, Any]) -> dict[str, Any]:
+    """``config``'s options with ``options`` on top; a ``precision`` given there replaces the
+    config's older ``fp16`` too (instead of contradicting it)."""
+    out = {**config.to_dict(), **options}
+    if "precision" in options and "fp16" not in options:
+        out["fp16"] = None
+    return out

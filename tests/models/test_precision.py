@@ -159,3 +159,60 @@ def test_the_engine_resolves_auto_by_device(nets, seeded_weights_dir, monkeypatc
     monkeypatch.setenv(devices.CPU_BF16_ENV, "0")
     assert ProPainterEngine(ProPainterConfig(device="cpu"), seeded_weights_dir).pipeline.precision == "fp32"
     assert ProPainterEngine(ProPainterConfig(device="cpu", precision="bf16"), seeded_weights_dir).pipeline.precision == "bf16"
+
+
+# ----------------------------------------------------------------------------- the model API
+
+
+def _model_cfg(**changes):
+    return ProPainterConfig(raft_iter=4, neighbor_length=4, ref_stride=3, subvideo_length=6, **changes)
+
+
+def test_the_model_api_takes_the_same_precision(nets, monkeypatch):
+    from models import ProPainterForImageInPainting
+
+    monkeypatch.setenv(devices.CPU_BF16_ENV, "0")
+    frames, masks = _clip()
+    model = ProPainterForImageInPainting(_model_cfg(), *nets)
+    assert model.precision == "fp32" and not model.half
+    fp32 = model(frames, masks)
+    assert fp32.precision == "fp32"
+    assert ProPainterForImageInPainting(_model_cfg(precision="fp16"), *nets).precision == "fp32"  # CUDA only
+    bf16_model = ProPainterForImageInPainting(_model_cfg(precision="bf16"), *nets)
+    assert bf16_model.precision == "bf16"
+    bf16 = bf16_model(frames, masks)
+    assert bf16.precision == "bf16" and not np.array_equal(bf16.reconstruction, fp32.reconstruction)
+    # an option of one call: the same frames as a model made with that precision
+    once = model(frames, masks, precision="bf16")
+    assert once.precision == "bf16" and np.array_equal(once.reconstruction, bf16.reconstruction)
+    assert model.precision == "fp32"  # the model's own config is unchanged
+    monkeypatch.setenv(devices.CPU_BF16_ENV, "1")
+    assert model.precision == "bf16"  # "auto", resolved at each call: bf16 on a CPU that runs it fast
+    assert ProPainterForImageInPainting(_model_cfg(precision="fp32"), *nets).precision == "fp32"
+
+
+def test_a_precision_replaces_the_older_fp16_instead_of_contradicting_it(nets):
+    from models import ProPainterForImageInPainting
+
+    model = ProPainterForImageInPainting(_model_cfg(fp16=False), *nets)
+    frames, masks = _clip(4)
+    assert model(frames, masks, precision="bf16").precision == "bf16"
+
+
+def test_from_pretrained_takes_a_precision_and_saves_it(seeded_weights_dir, tmp_path, monkeypatch):
+    import json
+
+    from models import ProPainterModel
+
+    monkeypatch.setenv(devices.CPU_BF16_ENV, "0")
+    model = ProPainterModel.from_pretrained(seeded_weights_dir, device="cpu", precision="bf16")
+    assert model.precision == "bf16" and model.config.precision == "bf16"
+    assert ProPainterModel.from_pretrained(seeded_weights_dir, device="cpu").precision == "fp32"
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["precision"] == "bf16"
+    assert ProPainterModel.from_pretrained(tmp_path, device="cpu").precision == "bf16"
+    # a config.json written before the precision option, with the older fp16
+    old = json.loads((tmp_path / "config.json").read_text())
+    del old["precision"]
+    (tmp_path / "config.json").write_text(json.dumps({**old, "fp16": False}))
+    assert ProPainterModel.from_pretrained(tmp_path, device="cpu").precision == "fp32"
