@@ -33,6 +33,8 @@ import numpy as np
 
 from .errors import Cancelled, InputError
 from .events import CancelCheck, Event, FramesReady, Progress, Sample, samples_of
+from .plate import Plates, fit_motion
+from .synthesis import synthesize
 
 _PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -41,6 +43,11 @@ _PRESETS = {
 }
 _INPAINT = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 _MOTION_MODELS = ("homography", "smooth")
+_SYNTHESIS = ("patch", "telea")
+#: Pixels around the hole that judge whether a plate still shows what is there now.
+RING = 8
+#: Mean colour difference (0-255) above which a plate is taken as out of date there.
+PLATE_AGREEMENT = 16.0
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 _REMAP_BLOCK = 4096  # cv2.remap wants maps narrower than 32767 columns
 
@@ -72,6 +79,13 @@ class ClassicConfig:
         inpaint_method: "telea" or "ns" (Navier-Stokes).
         reuse_filled: also pull still-unseen pixels from the previous output frame's
             propagated (not inpainted) fill.
+        plates: fill what the window did not see from the shot's background plates (any
+            frame of the clip, registered by homography; see :mod:`models.plate`).
+        synthesis: how pixels that no frame shows are made: "patch" (exemplar synthesis,
+            :mod:`models.synthesis`, made once and carried along the background's motion)
+            or "telea" (``cv2.inpaint`` on every frame).
+        synthesis_min_pixels: fewer unseen pixels than this in a frame are filled by
+            ``cv2.inpaint`` (a sliver does not need texture).
     """
 
     mask_dilation: int = 4
@@ -87,6 +101,9 @@ class ClassicConfig:
     inpaint_radius: int = 5
     inpaint_method: str = "telea"
     reuse_filled: bool = True
+    plates: bool = True
+    synthesis: str = "patch"
+    synthesis_min_pixels: int = 64
 
     def __post_init__(self) -> None:
         ints = {
@@ -96,6 +113,7 @@ class ClassicConfig:
             "chunk_size": (self.chunk_size, 1, 10_000),
             "flow_max_side": (self.flow_max_side, 32, 8192),
             "inpaint_radius": (self.inpaint_radius, 1, 100),
+            "synthesis_min_pixels": (self.synthesis_min_pixels, 0, 1 << 30),
         }
         for name, (value, low, high) in ints.items():
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
@@ -104,6 +122,7 @@ class ClassicConfig:
             ("flow_preset", self.flow_preset, tuple(_PRESETS)),
             ("motion_model", self.motion_model, _MOTION_MODELS),
             ("inpaint_method", self.inpaint_method, tuple(_INPAINT)),
+            ("synthesis", self.synthesis, _SYNTHESIS),
         ):
             if value not in allowed:
                 raise InputError(f"classic engine option {name}={value!r} must be one of {', '.join(allowed)}")
@@ -249,6 +268,8 @@ class _Window:
         self._grey: dict[int, np.ndarray] = {}  # hole-smoothed grey, flow res
         self._small_regions: dict[int, np.ndarray] = {}
         self._flows: dict[tuple[int, int], np.ndarray] = {}  # (a, b): flow a -> b, flow res
+        self._follows: dict[int, np.ndarray] = {}  # flow res bool: flow follows the background
+        self.motion: dict[tuple[int, int], np.ndarray | None] = {}  # (a, b): homography a -> b
         self.size: tuple[int, int] | None = None  # (H, W)
         self.flow_size: tuple[int, int] = (0, 0)  # (h, w)
         self.scale: tuple[float, float] = (1.0, 1.0)
@@ -272,11 +293,25 @@ class _Window:
         self.flow_regions[index] = region
 
     def forget_before(self, index: int) -> None:
-        for store in (self.frames, self.holes, self.flow_regions, self._sources, self._grey, self._small_regions):
+        for store in (self.frames, self.holes, self.flow_regions, self._sources, self._grey, self._small_regions,
+                      self._follows):
             for key in [k for k in store if k < index]:
                 del store[key]
         for key in [k for k in self._flows if min(k) < index]:
             del self._flows[key]
+        for key in [k for k in self.motion if min(k) < index]:
+            del self.motion[key]
+
+    def background(self, index: int) -> np.ndarray:
+        """HxW bool: pixels of frame ``index`` that show background (off the hole, and moving
+        as the background does: never a person walking past). Needs a neighbour's flow."""
+        follows = self._follows.get(index)
+        if follows is None:
+            return np.zeros(self.size, dtype=bool)  # type: ignore[arg-type]
+        h, w = self.size  # type: ignore[misc]
+        if follows.shape != (h, w):
+            follows = cv2.resize(follows.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+        return follows & self.sources(index)
 
     def sources(self, index: int) -> np.ndarray:
         """HxW bool: pixels of frame ``index`` whose colour can be pulled (off the hole)."""
@@ -314,6 +349,13 @@ class _Window:
             backward = self._dis.calc(gb, ga, None)
             model = self.config.motion_model
             margin = round(self.config.flow_trust_margin * max(self.flow_size))
+            if self.config.plates:
+                known = ~dilate(region, margin)
+                for p, q, raw in ((a, b, forward), (b, a, backward)):
+                    grey = (ga, gb) if p == a else (gb, ga)
+                    matrix, follows = fit_motion(raw, known, self.scale, grey, judge=~region)
+                    self.motion[(p, q)] = matrix
+                    self._follows.setdefault(p, follows)
             self._flows[(a, b)] = complete_flow(forward, region, model, margin)
             self._flows[(b, a)] = complete_flow(backward, region, model, margin)
         return self._flows[(a, b)]
@@ -343,8 +385,21 @@ class ClassicEngine:
         """:meth:`run` over separate iterables of frames, masks and optional flow masks."""
         return self.run(samples_of(frames, masks, flow_masks), num_frames, cancel)
 
-    def run(self, samples: Iterable[Sample], num_frames: int, cancel: CancelCheck | None = None) -> Iterator[Event]:
+    #: ``run`` takes ``survey``: a second stream of the same samples, read through first.
+    wants_survey = True
+
+    def run(
+        self,
+        samples: Iterable[Sample],
+        num_frames: int,
+        cancel: CancelCheck | None = None,
+        survey: Iterable[Sample] | None = None,
+    ) -> Iterator[Event]:
         """Yield ``Progress`` and ``FramesReady`` events; frames come out in order.
+
+        ``survey`` (optional) is the same clip once more: it is read through first to build
+        each shot's plate of first sightings, so a hole pixel can come from a frame anywhere
+        after it, not only from the window; without it the plates hold what was seen so far.
 
         Raises:
             InputError: frames or masks of the wrong shape, type or count.
@@ -353,11 +408,14 @@ class ClassicEngine:
         if isinstance(num_frames, bool) or not isinstance(num_frames, (int, np.integer)) or num_frames < 1:
             raise InputError(f"the clip must have at least one frame, got num_frames={num_frames!r}")
         cfg = self.config
+        first: Plates | None = None
+        if cfg.plates and survey is not None:
+            first = yield from self._survey(survey, num_frames, cancel)
         radius = cfg.neighbor_radius
         window = _Window(cfg, num_frames)
         reader = _read(samples, num_frames)
         read = 0
-        previous: tuple[np.ndarray, np.ndarray] | None = None  # last output and its reliable pixels
+        state = _Fill()
         chunk: list[np.ndarray] = []
         yield Progress("propagation", 0, num_frames)
         for t in range(num_frames):
@@ -365,18 +423,54 @@ class ClassicEngine:
                 raise Cancelled(f"cancelled after {t} of {num_frames} frames")
             while read < min(num_frames, t + radius + 1):
                 window.add(read, *next(reader))
+                if cfg.plates:
+                    state.track(window, read, num_frames, first)
                 read += 1
-            out, reliable = self._fill(window, t, previous)
-            previous = (out, reliable)
+            out, reliable = self._fill(window, t, state, first)
+            state.previous = (out, reliable)
             chunk.append(out)
             window.forget_before(t + 1 - radius)
+            if state.latest is not None:
+                state.latest.forget_before(t + 1 - radius)
+                state.made.forget_before(t)  # type: ignore[union-attr]
+            if first is not None:
+                first.forget_before(t)
             yield Progress("propagation", t + 1, num_frames)
             if len(chunk) == cfg.chunk_size or t == num_frames - 1:
                 yield FramesReady(t + 1 - len(chunk), chunk)
                 chunk = []
 
+    def _survey(
+        self, samples: Iterable[Sample], num_frames: int, cancel: CancelCheck | None
+    ) -> Iterator[Event]:
+        """Read the clip once: register its frames and keep each point's first sighting."""
+        window = _Window(self.config, num_frames)
+        plates: Plates | None = None
+        yield Progress("survey", 0, num_frames)
+        for index, (frame, mask, flow_mask) in enumerate(_read(samples, num_frames)):
+            if index % self.config.chunk_size == 0 and cancel is not None and cancel():
+                raise Cancelled(f"cancelled while surveying the clip, at frame {index} of {num_frames}")
+            window.add(index, frame, mask, flow_mask)
+            if plates is None:
+                plates = Plates(window.size, keep="first")  # type: ignore[arg-type]
+            if index == 0:
+                plates.register(0, None)
+            elif _pair_has_hole(window, index):
+                window.flow(index - 1, index)
+                plates.add(index - 1, window.frames[index - 1], window.background(index - 1), window.holes[index - 1])
+                plates.register(index, window.motion.get((index - 1, index)))
+            else:
+                plates.register(index, None)
+            window.forget_before(index)
+            yield Progress("survey", index + 1, num_frames)
+        assert plates is not None
+        last = num_frames - 1
+        plates.add(last, window.frames[last], window.background(last), window.holes[last])
+        plates.finish()
+        return plates
+
     def _fill(
-        self, window: _Window, t: int, previous: tuple[np.ndarray, np.ndarray] | None
+        self, window: _Window, t: int, state: "_Fill", first: Plates | None
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Frame t filled, and the HxW bool map of its trustworthy pixels (None = all)."""
         frame, hole = window.frames[t], window.holes[t]
@@ -389,8 +483,10 @@ class ClassicEngine:
         weight = np.zeros(len(points), dtype=np.float32)
         for step in (1, -1):
             self._propagate(window, t, step, points, total, weight)
-        if cfg.reuse_filled and previous is not None and t - 1 in window.frames:
-            self._pull_previous(window, t, previous, points, total, weight)
+        if cfg.reuse_filled and state.previous is not None and t - 1 in window.frames:
+            self._pull_previous(window, t, state.previous, points, total, weight)
+        if state.latest is not None:
+            self._from_plates(window, t, state.latest, first, points, total, weight)
         out = frame.copy()
         seen = weight > 0
         colours = total[seen] / weight[seen, None]
@@ -398,9 +494,71 @@ class ClassicEngine:
         unseen = np.zeros(hole.shape, dtype=np.uint8)
         unseen[ys[~seen], xs[~seen]] = 1
         if not seen.all():
-            painted = cv2.inpaint(out, unseen, cfg.inpaint_radius, _INPAINT[cfg.inpaint_method])
-            out[unseen != 0] = painted[unseen != 0]
+            self._make(window, out, unseen != 0, t, state)
         return out, unseen == 0
+
+    def _from_plates(
+        self, window: _Window, t: int, latest: Plates, first: Plates | None, points: np.ndarray, total: np.ndarray, weight: np.ndarray
+    ) -> None:
+        """Still-unseen points from the nearest sighting on the plates (latest or first)."""
+        todo = np.nonzero(weight == 0)[0]
+        if len(todo) == 0:
+            return
+        colours, found = _nearest_sighting(t, latest, first, points[todo])
+        # a sighting is used only where the plate agrees with this frame around the hole: a
+        # thing standing there now (a hand, a person) makes the older background wrong
+        stale = self._staleness(window, t, latest, first)
+        if stale is not None:
+            ok = stale[points[todo, 1].astype(np.intp), points[todo, 0].astype(np.intp)] <= PLATE_AGREEMENT
+            found &= ok
+        total[todo[found]] = colours[found]
+        weight[todo[found]] = 1.0
+
+    @staticmethod
+    def _staleness(window: _Window, t: int, latest: Plates, first: Plates | None) -> np.ndarray | None:
+        """HxW float32: how far the plates are from frame t next to each hole pixel (grey
+        levels, interpolated into the hole from a ring around it), None if nothing compares."""
+        hole = window.holes[t]
+        ring = dilate(hole, RING) & window.sources(t)
+        ys, xs = np.nonzero(ring)
+        if len(xs) == 0:
+            return None
+        colours, found = _nearest_sighting(t, latest, first, np.stack([xs, ys], axis=1).astype(np.float32))
+        if not found.any():
+            return None
+        frame = window.frames[t][ys[found], xs[found]].astype(np.float32)
+        diff = np.abs(colours[found] - frame).mean(axis=1)
+        values = np.zeros(hole.shape, np.float32)
+        known = np.zeros(hole.shape, bool)
+        values[ys[found], xs[found]] = diff
+        known[ys[found], xs[found]] = True
+        # each ring pixel stands for its neighbourhood: a median over 5x5 drops noise
+        values = cv2.medianBlur(np.clip(values, 0, 255).astype(np.uint8), 5).astype(np.float32)
+        return smooth_fill(values, known)
+
+    def _make(self, window: _Window, out: np.ndarray, unseen: np.ndarray, t: int, state: "_Fill") -> None:
+        """Fill pixels no frame shows, in place: synthesised once and carried, or inpainted."""
+        cfg = self.config
+        made = state.made
+        if made is not None and cfg.synthesis == "patch":
+            ys, xs = np.nonzero(unseen)
+            colours, _, found = made.lookup(t, np.stack([xs, ys], axis=1).astype(np.float32))
+            stale = self._staleness(window, t, made, None)
+            if stale is not None:
+                found &= stale[ys, xs] <= PLATE_AGREEMENT
+            out[ys[found], xs[found]] = np.clip(colours[found] + 0.5, 0, 255).astype(np.uint8)
+            unseen = unseen.copy()
+            unseen[ys[found], xs[found]] = False
+            if unseen.sum() >= cfg.synthesis_min_pixels:
+                painted = synthesize(out, unseen, seed=t)
+                out[unseen] = painted[unseen]
+                # with the ring around it, so a later frame can tell whether it still fits
+                ring = dilate(window.holes[t], RING) & window.sources(t)
+                made.add(t, out, unseen | ring, unseen, erode=False)
+                return
+        if unseen.any():
+            painted = cv2.inpaint(out, unseen.astype(np.uint8), cfg.inpaint_radius, _INPAINT[cfg.inpaint_method])
+            out[unseen] = painted[unseen]
 
     def _step(
         self, window: _Window, a: int, b: int, pos: np.ndarray
@@ -461,6 +619,47 @@ class ClassicEngine:
         usable = trusted[rounded[:, 1], rounded[:, 0]]
         total[todo[usable]] = _sample(out, pos[usable], (1.0, 1.0)).astype(np.float32)
         weight[todo[usable]] = 1.0
+
+
+def _nearest_sighting(t: int, latest: Plates, first: Plates | None, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Colours of points of frame t from the nearer in time of the two plates, and found."""
+    colours, times, found = latest.lookup(t, points)
+    if first is not None:
+        c2, t2, f2 = first.lookup(t, points)
+        nearer = f2 & (~found | (np.abs(t2 - t) < np.abs(times - t)))
+        colours[nearer], found = c2[nearer], found | f2
+    return colours, found
+
+
+def _pair_has_hole(window: _Window, index: int) -> bool:
+    return bool(window.holes[index - 1].any() or window.holes[index].any())
+
+
+class _Fill:
+    """What the fill pass carries from frame to frame."""
+
+    def __init__(self) -> None:
+        self.previous: tuple[np.ndarray, np.ndarray | None] | None = None  # last output, its reliable pixels
+        self.latest: Plates | None = None  # latest sightings, as the clip streams
+        self.made: Plates | None = None  # synthesised pixels, to carry to the next frames
+
+    def track(self, window: _Window, index: int, num_frames: int, first: Plates | None) -> None:
+        """Register frame ``index`` (just read) and put frame ``index - 1`` on the plate."""
+        if self.latest is None:
+            self.latest = Plates(window.size, keep="latest")  # type: ignore[arg-type]
+            self.made = Plates(window.size, keep="latest")  # type: ignore[arg-type]
+        # frames with no hole on either side need no flow (and get none: a new shot starts)
+        needed = index > 0 and _pair_has_hole(window, index)
+        if needed:
+            window.flow(index - 1, index)
+            self.latest.add(index - 1, window.frames[index - 1], window.background(index - 1), window.holes[index - 1])
+        for plates in (self.latest, self.made):
+            if first is not None:
+                plates.share_registration(first)
+            else:
+                plates.register(index, window.motion.get((index - 1, index)) if needed else None)
+        if index == num_frames - 1 and (needed or window.holes[index].any()):
+            self.latest.add(index, window.frames[index], window.background(index), window.holes[index])
 
 
 def _read(samples: Iterable[Sample], num_frames: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:

@@ -696,7 +696,13 @@ def run_job(
                 state["work"] = 0
                 progress(f"Running the {getattr(job.engine, 'name', 'engine')} engine on frames {start}..{stop - 1}.")
                 expected = start
-                events = job.engine.run(samples, stop - start, cancel=cancel)
+                extra: dict[str, Any] = {}
+                if getattr(job.engine, "wants_survey", False):
+                    # the same frames once more, decoded again, for an engine that reads the
+                    # clip through before filling it (the classic engine's background plates)
+                    extra["survey"] = (comp.sample(f, plan.masks.mask(i))
+                                       for i, f in enumerate(reader.iter_frames(start, stop), start))
+                events = job.engine.run(samples, stop - start, cancel=cancel, **extra)
                 for event in _out_of_memory_as_device_error(events, clip, plan.region, plan.psize):
                     if isinstance(event, Progress):
                         state["stage"] = (event.stage, event.done, event.total)
