@@ -452,7 +452,7 @@ class ClassicEngine:
                 raise Cancelled(f"cancelled while surveying the clip, at frame {index} of {num_frames}")
             window.add(index, frame, mask, flow_mask)
             if plates is None:
-                plates = Plates(window.size, keep="first")  # type: ignore[arg-type]
+                plates = Plates(window.size, keep="first", make=self.config.synthesis == "patch")  # type: ignore[arg-type]
             if index == 0:
                 plates.register(0, None)
             elif _pair_has_hole(window, index):
@@ -519,19 +519,21 @@ class ClassicEngine:
         """HxW float32: how far the plates are from frame t next to each hole pixel (grey
         levels, interpolated into the hole from a ring around it), None if nothing compares."""
         hole = window.holes[t]
-        ring = dilate(hole, RING) & window.sources(t)
-        ys, xs = np.nonzero(ring)
+        ys, xs = np.nonzero(_ring(window, t))
         if len(xs) == 0:
             return None
         colours, found = _nearest_sighting(t, latest, first, np.stack([xs, ys], axis=1).astype(np.float32))
         if not found.any():
             return None
+        # a ring pixel that no frame showed as background is something that is there now and
+        # not on the plates (moving, or held still in front of the camera): disagreement
+        diff = np.full(len(xs), 255.0, np.float32)
         frame = window.frames[t][ys[found], xs[found]].astype(np.float32)
-        diff = np.abs(colours[found] - frame).mean(axis=1)
+        diff[found] = np.abs(colours[found] - frame).mean(axis=1)
         values = np.zeros(hole.shape, np.float32)
         known = np.zeros(hole.shape, bool)
-        values[ys[found], xs[found]] = diff
-        known[ys[found], xs[found]] = True
+        values[ys, xs] = diff
+        known[ys, xs] = True
         # each ring pixel stands for its neighbourhood: a median over 5x5 drops noise
         values = cv2.medianBlur(np.clip(values, 0, 255).astype(np.uint8), 5).astype(np.float32)
         return smooth_fill(values, known)
@@ -553,8 +555,7 @@ class ClassicEngine:
                 painted = synthesize(out, unseen, seed=t)
                 out[unseen] = painted[unseen]
                 # with the ring around it, so a later frame can tell whether it still fits
-                ring = dilate(window.holes[t], RING) & window.sources(t)
-                made.add(t, out, unseen | ring, unseen, erode=False)
+                made.add(t, out, unseen | _ring(window, t), unseen, erode=False)
                 return
         if unseen.any():
             painted = cv2.inpaint(out, unseen.astype(np.uint8), cfg.inpaint_radius, _INPAINT[cfg.inpaint_method])
@@ -629,6 +630,14 @@ def _nearest_sighting(t: int, latest: Plates, first: Plates | None, points: np.n
         nearer = f2 & (~found | (np.abs(t2 - t) < np.abs(times - t)))
         colours[nearer], found = c2[nearer], found | f2
     return colours, found
+
+
+def _ring(window: _Window, t: int) -> np.ndarray:
+    """HxW bool: the band that judges whether a plate still fits frame t's hole. It lies just
+    outside where the flow is completed, so the frame's own pixels there are judged
+    (background or not) and go on the plates."""
+    region = window.flow_regions[t] | window.holes[t]
+    return dilate(region, RING) & ~dilate(region, 1) & window.sources(t)
 
 
 def _pair_has_hole(window: _Window, index: int) -> bool:

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from .synthesis import synthesize
+
 #: A flow vector follows the background when it is within this many flow pixels of the
 #: fitted motion (plus this fraction of its length).
 BACKGROUND_TOLERANCE = (1.0, 0.1)
@@ -29,6 +31,14 @@ BACKGROUND_TOLERANCE = (1.0, 0.1)
 #: homography: a cut, or a frame filled by something moving.
 MIN_INLIERS = 0.35
 
+
+#: Context kept around the holes' box when a shot closes (and given to the synthesis).
+CONTEXT = 24
+#: The "time" of a synthesised point: farther than any real sighting.
+MADE = np.iinfo(np.int32).max // 2
+
+#: Plate times that are not sightings: nothing known, and a colour known only as context.
+UNSEEN, CONTEXT_ONLY = -1, -2
 
 #: Frames whose registered grey levels differ by more than this (median, on the points the
 #: motion was fitted to) are different shots: a cut, a flash.
@@ -105,10 +115,14 @@ class Plates:
     ``keep="first"`` keeps the earliest sighting of each point (made by a survey of the whole
     clip: for a hole pixel never seen before, the nearest frame after it); ``keep="latest"``
     keeps the most recent sighting (updated as the clip streams: the nearest frame before).
+    ``make=True`` (with "first"): when a shot closes, the points under its holes that no
+    frame showed are synthesised once on the plate (:func:`models.synthesis.synthesize`), so
+    every frame that needs them gets the same pixels carried along the motion.
     """
 
     size: tuple[int, int]  # frame (H, W)
     keep: str = "latest"
+    make: bool = False
     shots: list[_Shot] = field(default_factory=list)
     shot_of: dict[int, int] = field(default_factory=dict)
     matrix: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> canvas of its shot
@@ -170,6 +184,13 @@ class Plates:
         seen = cv2.warpPerspective(usable, m, (cw, ch), flags=cv2.INTER_NEAREST, borderValue=0) > 0
         if self.keep == "first":
             seen &= shot.time < 0
+        # pixels off the hole that are not background are still context for a synthesis
+        # (time -2: known colour, never a sighting)
+        off_hole = cv2.erode((~hole).astype(np.uint8), np.ones((3, 3), np.uint8), borderValue=0)
+        context = (cv2.warpPerspective(off_hole, m, (cw, ch), flags=cv2.INTER_NEAREST, borderValue=0) > 0) & ~seen
+        context &= shot.time == UNSEEN
+        shot.colour[context] = warped[context]
+        shot.time[context] = CONTEXT_ONLY
         shot.colour[seen] = warped[seen]
         shot.time[seen] = index
         if hole.any():
@@ -184,10 +205,18 @@ class Plates:
         if len(xs) == 0:
             shot.colour = shot.time = shot.holes = None
             return
-        x0, y0, x1, y1 = max(0, xs.min() - 2), max(0, ys.min() - 2), xs.max() + 3, ys.max() + 3
+        ch, cw = shot.canvas
+        x0, y0 = max(0, xs.min() - CONTEXT), max(0, ys.min() - CONTEXT)
+        x1, y1 = min(cw, xs.max() + 1 + CONTEXT), min(ch, ys.max() + 1 + CONTEXT)
         shot.box = (x0, y0, x1, y1)
         shot.colour = shot.colour[y0:y1, x0:x1].copy()
         shot.time = shot.time[y0:y1, x0:x1].copy()
+        if self.make:
+            wanted = (shot.time < 0) & shot.holes[y0:y1, x0:x1]
+            nothing = (shot.time == UNSEEN) & ~wanted
+            if wanted.any() and not (wanted | nothing).all():
+                shot.colour = synthesize(shot.colour, wanted, avoid=nothing, seed=shot.first)
+                shot.time[wanted] = MADE
         shot.holes = None
 
     def finish(self) -> None:

@@ -26,6 +26,7 @@ def synthesize(
     seed: int = 0,
     em_steps: int = 4,
     levels: int = 2,
+    avoid: np.ndarray | None = None,
 ) -> np.ndarray:
     """``image`` with the pixels of ``hole`` synthesised from the rest of it.
 
@@ -36,6 +37,7 @@ def synthesize(
         margin: least width of the band around the hole that patches are taken from.
         seed: random seed (the result is deterministic for a seed).
         em_steps: search-and-vote rounds per pyramid level.
+        avoid: HxW bool, pixels that are neither filled nor copied (nothing is known there).
         levels: pyramid levels at most. Few levels keep the large-scale structure of a
             diffusion fill (the start) and add texture to it; many levels let the patches
             rearrange the structure too, which on real frames more often invents a wrong one.
@@ -52,19 +54,21 @@ def synthesize(
     x0, x1 = max(0, xs.min() - pad_x), min(w, xs.max() + 1 + pad_x)
     crop = image[y0:y1, x0:x1].astype(np.float32)
     crop_hole = hole[y0:y1, x0:x1]
-    if crop_hole.all():  # nothing to copy from: keep the caller's guess
+    crop_avoid = np.zeros_like(crop_hole) if avoid is None else avoid[y0:y1, x0:x1] & ~crop_hole
+    if (crop_hole | crop_avoid).all():  # nothing to copy from: keep the caller's guess
         return image.copy()
-    filled = _synthesize_crop(crop, crop_hole, patch, np.random.default_rng(seed), em_steps, levels)
+    filled = _synthesize_crop(crop, crop_hole, crop_avoid, patch, np.random.default_rng(seed), em_steps, levels)
     out = image.copy()
     region = out[y0:y1, x0:x1]
     region[crop_hole] = np.clip(filled[crop_hole] + 0.5, 0, 255).astype(np.uint8)
     return out
 
 
-def _pyramid(image: np.ndarray, hole: np.ndarray, patch: int, most: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    levels = [(image, hole)]
+def _pyramid(image: np.ndarray, hole: np.ndarray, avoid: np.ndarray, patch: int,
+             most: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    levels = [(image, hole, avoid)]
     while len(levels) < most:
-        img, hl = levels[-1]
+        img, hl, av = levels[-1]
         if min(img.shape[:2]) < 4 * patch:
             break
         ys, xs = np.nonzero(hl)
@@ -72,38 +76,32 @@ def _pyramid(image: np.ndarray, hole: np.ndarray, patch: int, most: int) -> list
             break
         small = cv2.pyrDown(img)
         known = cv2.pyrDown((~hl).astype(np.float32))
-        levels.append((small, known < 0.99))
+        nowhere = cv2.pyrDown(av.astype(np.float32)) > 0.01
+        levels.append((small, (known < 0.99) & ~nowhere, nowhere))
     return levels
 
 
 def _synthesize_crop(
-    image: np.ndarray, hole: np.ndarray, patch: int, rng: np.random.Generator, em_steps: int, most: int
+    image: np.ndarray, hole: np.ndarray, avoid: np.ndarray, patch: int, rng: np.random.Generator, em_steps: int,
+    most: int,
 ) -> np.ndarray:
-    levels = _pyramid(image, hole, patch, most)
-    img, hl = levels[-1]
-    estimate = _initial(img, hl)
+    levels = _pyramid(image, hole, avoid, patch, most)
+    img, hl, av = levels[-1]
+    estimate = _initial(img, hl, av)
     nnf: np.ndarray | None = None
     for depth in range(len(levels) - 1, -1, -1):
-        img, hl = levels[depth]
+        img, hl, av = levels[depth]
         if depth != len(levels) - 1:
             coarse = cv2.pyrUp(estimate, dstsize=(img.shape[1], img.shape[0]))
             estimate = img.copy()
             estimate[hl] = coarse[hl]
-        estimate, nnf = _level(img, hl, estimate, nnf, patch, rng, em_steps + (2 if depth else 0))
-    # the finest level's last word: each pixel the centre of its own best patch (a vote of
-    # many overlapping patches is a blur where they disagree)
-    img, hl = levels[0]
-    ys, xs = np.nonzero(hl)
-    sy, sx = nnf[ys, xs, 0], nnf[ys, xs, 1]
-    good = ~hl[sy, sx]
-    sharp = estimate.copy()
-    sharp[ys[good], xs[good]] = img[sy[good], sx[good]]
-    return sharp
+        estimate, nnf = _level(img, hl, av, estimate, nnf, patch, rng, em_steps + (2 if depth else 0))
+    return estimate
 
 
-def _initial(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+def _initial(image: np.ndarray, hole: np.ndarray, avoid: np.ndarray) -> np.ndarray:
     seed = np.clip(image, 0, 255).astype(np.uint8)
-    painted = cv2.inpaint(seed, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32)
+    painted = cv2.inpaint(seed, (hole | avoid).astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32)
     out = image.copy()
     out[hole] = painted[hole]
     return out
@@ -112,6 +110,7 @@ def _initial(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
 def _level(
     image: np.ndarray,
     hole: np.ndarray,
+    avoid: np.ndarray,
     estimate: np.ndarray,
     nnf_coarse: np.ndarray | None,
     patch: int,
@@ -125,7 +124,7 @@ def _level(
     touched = cv2.dilate(hole.astype(np.uint8), np.ones((patch, patch), np.uint8)) > 0
     touched[:r, :] = touched[-r:, :] = False
     touched[:, :r] = touched[:, -r:] = False
-    bad = cv2.dilate(hole.astype(np.uint8), np.ones((patch, patch), np.uint8)) > 0
+    bad = cv2.dilate((hole | avoid).astype(np.uint8), np.ones((patch, patch), np.uint8)) > 0
     valid = ~bad
     valid[:r, :] = valid[-r:, :] = False
     valid[:, :r] = valid[:, -r:] = False

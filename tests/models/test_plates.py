@@ -7,7 +7,7 @@ import numpy as np
 
 from models.classic import ClassicConfig, ClassicEngine, dilate
 from models.events import FramesReady, Progress, samples_of
-from models.plate import Plates, fit_motion
+from models.plate import CONTEXT, MADE, Plates, fit_motion
 from models.synthesis import synthesize
 
 RED = (255, 0, 0)
@@ -94,7 +94,7 @@ def test_a_cut_starts_a_new_shot_and_a_closed_shot_keeps_only_the_holes_box() ->
     plates.add(2, frame, ~hole, hole)
     plates.register(3, None)
     closed = plates.shots[1]
-    assert closed.colour is not None and closed.colour.shape[:2] == (14, 14)  # the box + 2 px each side
+    assert closed.colour is not None and closed.colour.shape[:2] == (10 + 2 * CONTEXT, 10 + 2 * CONTEXT)
 
 
 def test_plates_fill_a_hole_from_frames_far_beyond_the_window() -> None:
@@ -171,3 +171,24 @@ def test_what_was_synthesised_is_carried_to_the_next_frames_not_made_again() -> 
         return float(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.CV_32F)[where].std())
 
     assert detail(out[0], mask > 0) > 0.5 * detail(image, mask == 0)
+
+
+def test_a_closed_shot_synthesises_once_what_no_frame_showed_under_its_holes() -> None:
+    rng = np.random.default_rng(4)
+    image = np.tile(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), (10, 12, 1))  # 60x96
+    hole = np.zeros((60, 96), bool)
+    hole[20:36, 30:60] = True
+    plates = Plates((60, 96), keep="first", make=True)
+    plates.register(0, None)
+    for t in range(3):  # a static camera: the hole is never seen
+        if t:
+            plates.register(t, np.eye(3))
+        plates.add(t, image, ~hole, hole)
+    plates.finish()
+    ys, xs = np.nonzero(hole)
+    colours, times, found = plates.lookup(1, np.stack([xs, ys], axis=1).astype(np.float32))
+    assert found.all() and (times == MADE).all()
+    made = image.copy()
+    made[ys, xs] = np.clip(colours + 0.5, 0, 255).astype(np.uint8)
+    detail = cv2.Laplacian(cv2.cvtColor(made, cv2.COLOR_RGB2GRAY), cv2.CV_32F)
+    assert detail[hole].std() > 0.5 * detail[~hole].std()
