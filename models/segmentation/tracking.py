@@ -8,6 +8,12 @@ From a keyframe mask, each step towards the next frame (forward and backward):
    :class:`~models.segmentation.flow.FlowField`) compete; the pose whose pixels look most like
    the object wins. Parts that no longer look like it in broad regions are hidden behind
    something and left out of the mask; the object's full shape moves on under them.
+   Beside it, the object's mask is carried pixel by pixel
+   (:class:`~models.segmentation.pixel_track.PixelTrack`: each pixel with its own flow, then a
+   colour cut from local and keyframe colour models, the mask's drawn margin kept). Where the
+   object does not move as one shape (a runner's legs, a turning rider), the mask that explains
+   the colours around it better is written; a pixel track that runs on for
+   :data:`PIXEL_RUN_LIMIT` frames without the whole shape matching again is flagged (it drifts).
 2. **Refine** (when a :class:`~models.segmentation.predictor.SamClickPredictor` is given): SAM
    is prompted with the mask's box, a few interior points and the mask itself, and the
    candidate with the highest IoU with it is kept (unless it disagrees: then the tracked mask
@@ -41,6 +47,7 @@ from ..spans import describe
 from .flow import DIS_PRESETS, FlowField, FrameGetter
 from .confidence import ConfidenceConfig, TrackConfidence
 from .object_motion import ObjectMotion, WorkImages
+from .pixel_track import PixelTrack
 
 #: SAM 2's predicted IoU of its own mask under this flags the frame
 SAM2_MIN_IOU = 0.5
@@ -185,6 +192,27 @@ def _touches_border(mask: np.ndarray) -> bool:
 REVIEW_HIDDEN = "the object is hidden behind something here: the mask holds only what is visible"
 REVIEW_LOST = ("the object could not be followed here: the mask is estimated from its motion "
                "(dilated); check it or set a keyframe here")
+REVIEW_PIXELS = ("the object could not be followed as one shape here: the mask is estimated from the motion "
+                 "and colours of its pixels; check it or set a keyframe here")
+
+#: The shape tracker (:class:`ObjectMotion`) is trusted without a second look when this share of
+#: the object's seen pixels still looks the same: the object moved as one shape.
+SHAPE_SURE_AGREEMENT = 0.87
+#: the states of the shape tracker in which the pixel track (:class:`PixelTrack`) may write the
+#: mask instead: "tracked" (seen, but not surely as one shape) and "lost" (not seen, nothing
+#: explains it); not "hidden" (another surface is in its place: only the visible part is kept)
+PIXELS_FOR = ("tracked", "lost")
+#: a mask carried by its pixels alone drifts a little every frame (nothing holds its shape):
+#: after this many frames without a sure match of the whole shape, it is flagged
+PIXEL_RUN_LIMIT = 6
+#: the pixel track's mask is taken over the shape tracker's when it explains the colours around
+#: the object better by this much (mean log-likelihood per pixel, :meth:`PixelTrack.explains`)
+PIXELS_FIT_MARGIN = 0.0
+#: ... and where the shape tracker lost the object, the pixel track's mask must stand out from
+#: its surroundings this much (:meth:`PixelTrack.contrast`)
+PIXELS_MIN_CONTRAST = 0.1
+REVIEW_PIXEL_RUN = ("the mask has followed the object's pixels for {n} frames without matching its whole "
+                    "shape: it may have drifted; check it or set a keyframe here")
 
 
 class _Stepper:
@@ -209,6 +237,9 @@ class _Stepper:
         self.motion = ObjectMotion(self._images, self.flow.size, self.flow.flow_size, self.flow,
                                    min_visible=self.config.min_visible)
         self.motion.begin(index, mask)
+        self.pixels = PixelTrack(self.flow)
+        self.pixels.begin(index, mask, keyframes)
+        self._pixel_run = 0
         self.trust = TrackConfidence(self.flow, self.config.confidence)
         for k, m in sorted((keyframes or {index: mask}).items()):
             self.trust.add_keyframe(k, m)
@@ -219,7 +250,7 @@ class _Stepper:
         """(mask to write, method, SAM IoU or None, reason for review or None). A mask the
         step would not bet on (:class:`TrackConfidence`) is flagged with the signal that fired."""
         mask, method, iou, reason = self._step(src, dst)
-        if reason in (REVIEW_HIDDEN, REVIEW_LOST):
+        if reason in (REVIEW_HIDDEN, REVIEW_LOST, REVIEW_PIXELS):
             self.trust.doubt()  # the tracker's own estimate: what follows is carried on from it
         elif mask.any():
             assessed = self.trust.assess(src, dst, self._prev, mask).reason
@@ -233,15 +264,42 @@ class _Stepper:
     def _step(self, src: int, dst: int) -> tuple[np.ndarray, str, float | None, str | None]:
         cfg = self.config
         out = self.motion.step(src, dst)
+        pixels = self.pixels.step(src, dst)
+        use_pixels = False
+        # unless what was seen still looks the same (the object moved as one shape), the mask that
+        # explains the colours around the object better (by the keyframes' colour models) wins: a
+        # bending object leaves the shape behind, a flat object's flow is filled in from the
+        # background and drags the pixel track there
+        if out.state in PIXELS_FOR and pixels.any() and not (out.state == "tracked" and
+                                                             out.agreement >= SHAPE_SURE_AGREEMENT):
+            pixel_fit, shape_fit = self.pixels.explains(dst, [pixels, out.mask])
+            use_pixels = pixel_fit > shape_fit + PIXELS_FIT_MARGIN
+            if out.state == "lost":  # where its colours do not stand out (a cut, a flash), the shape's estimate
+                use_pixels = use_pixels and self.pixels.contrast(dst, pixels) >= PIXELS_MIN_CONTRAST
+        if use_pixels:
+            # it bent, turned or could not be found as one shape: its pixels are followed instead
+            self._pixel_run += 1
+            reason = None if out.state == "tracked" else REVIEW_PIXELS
+            if reason is None and self._pixel_run > PIXEL_RUN_LIMIT:
+                reason = REVIEW_PIXEL_RUN.format(n=self._pixel_run)
+            return self._refine(dst, pixels, reason)
+        # the pixel track goes on from the shape tracker's mask (its full shape where it is not seen)
+        self.pixels.sync(out.mask if out.state in ("tracked", "left") else out.amodal)
+        if out.state == "tracked":
+            self._pixel_run = 0
         if out.state == "left":
             return out.mask, "flow", None, None
         if out.state == "hidden":
             return out.mask, "flow", None, REVIEW_HIDDEN
         if out.state == "lost":
             return out.mask, "flow", None, REVIEW_LOST
-        if self.predictor is None or not out.mask.any():
-            return out.mask, "flow", None, None
-        warped = out.mask
+        return self._refine(dst, out.mask, None, out.visible)
+
+    def _refine(self, dst: int, warped: np.ndarray, reason: str | None, visible: float = 0.0):
+        """``warped`` snapped by SAM when there is a predictor (else as it is)."""
+        cfg = self.config
+        if self.predictor is None or not warped.any():
+            return warped, "flow", None, reason
         self.predictor.set_frame(self.clip_id, dst, self.flow.frame(dst))
         points = interior_points(warped, cfg.num_points)
         prediction = self.predictor.predict(
@@ -260,7 +318,7 @@ class _Stepper:
         ratio = np.count_nonzero(refined) / max(1, np.count_nonzero(warped))
         if not cfg.min_area_ratio <= ratio <= cfg.max_area_ratio:
             return warped, "flow", iou, f"SAM's mask is {ratio:.2f}x the tracked one: the tracked mask was kept; check it"
-        if out.visible > 0.9 and iou < 0.9:
+        if visible > 0.9 and iou < 0.9:
             self.motion.reanchor(dst, refined)  # the object changed shape: follow SAM's outline from here
         return refined, "sam", iou, None
 
