@@ -18,7 +18,9 @@ two colour models (in the spirit of Video SnapCut's local windows and BVS's bila
    frame's object pixels and background pixels (a ring around the mask), each moved by its
    own flow, and blurred: a pixel of the new frame is object where, near the same place, the
    object had its colour. Object and background are weighted equally, so a thin part is not
-   outvoted by the large background around it.
+   outvoted by the large background around it, and each sample as far as the keyframe model
+   agrees with its label, so pixels taken in by mistake do not teach it (a drift would
+   otherwise reinforce itself).
 4. **Keyframe colour model.** Colour histograms of the object and its surroundings on the
    keyframes; they do not drift along the track.
 5. **Cut.** A warped pixel is dropped only when both models say background, and a pixel next
@@ -58,8 +60,8 @@ class PixelTrackConfig:
     cell: int = 24
     colour_cells: tuple[int, int, int] = (32, 16, 16)
     reach: int = 8
-    ring: int = 30
-    drop_local: float = 0.3
+    ring: int = 15
+    drop_local: float = 0.45
     drop_key: float = 0.4
     add_local: float = 0.7
     add_key: float = 0.7
@@ -138,8 +140,9 @@ class _BilateralGrid:
         c0, c1, c2 = (np.clip(c[:, k], 0, self.gc[k] - 1) for k in range(3))
         return (((iy * self.gx + ix) * self.gc[0] + c0) * self.gc[1] + c1) * self.gc[2] + c2
 
-    def splat(self, index: np.ndarray) -> np.ndarray:
-        return _blur121(np.bincount(index, minlength=self.size).astype(np.float32).reshape(self.shape))
+    def splat(self, index: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        counts = np.bincount(index, weights=weights, minlength=self.size)
+        return _blur121(counts.astype(np.float32).reshape(self.shape))
 
 
 class PixelTrack:
@@ -237,6 +240,11 @@ class PixelTrack:
             return small.astype(bool)
         return cv2.resize(small.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
 
+    def _key(self, index: int) -> np.ndarray:
+        """hxw float: the keyframes' colour models' object probability of each pixel of frame ``index``."""
+        bins = colour_index(self.flow.small_frame(index))
+        return self._fg[bins] / (self._fg[bins] + self._bg[bins])
+
     def contrast(self, index: int, mask: np.ndarray) -> float:
         """How far ``mask`` (HxW) stands out on frame ``index`` by the keyframes' colour models:
         the mean object probability of its pixels minus that of its surroundings (-1..1; -1
@@ -244,8 +252,7 @@ class PixelTrack:
         small = self._small(mask) > 0
         if not small.any() or self._fg is None:
             return -1.0
-        bins = colour_index(self.flow.small_frame(index))
-        key = self._fg[bins] / (self._fg[bins] + self._bg[bins])
+        key = self._key(index)
         ring = surroundings(small)
         return float(key[small].mean() - (key[ring].mean() if ring.any() else 0.0))
 
@@ -298,16 +305,20 @@ class PixelTrack:
         ring = (cv2.dilate(core.astype(np.uint8), disk(cfg.ring)) > 0) & ~self._grown(core)
         fy, fx = np.nonzero(core)
         by, bx = np.nonzero(ring)
-        # each sample where its own flow takes it on the new frame
-        obj = grid.splat(grid.index(fx + fwd[fy, fx, 0], fy + fwd[fy, fx, 1], before[fy, fx]))
-        bgd = grid.splat(grid.index(bx + fwd[by, bx, 0], by + fwd[by, bx, 1], before[by, bx]))
-        balance = fx.size / max(1, bx.size)  # equal priors: a thin part is not outvoted by its background
+        # each sample where its own flow takes it on the new frame, counting as far as the keyframes' colours agree with its label: pixels the
+        # track took in by mistake (background colours inside it) do not teach the local model
+        # that their colour is the object's, so a drift does not reinforce itself
+        key_before = self._key(src)
+        wf, wb = key_before[fy, fx], 1.0 - key_before[by, bx]
+        obj = grid.splat(grid.index(fx + fwd[fy, fx, 0], fy + fwd[fy, fx, 1], before[fy, fx]), wf)
+        bgd = grid.splat(grid.index(bx + fwd[by, bx, 0], by + fwd[by, bx, 1], before[by, bx]), wb)
+        # equal priors: a thin part is not outvoted by the background around it
+        balance = float(obj.sum()) / max(1e-6, float(bgd.sum()))
         at = grid.index(rx.astype(np.float32), ry.astype(np.float32), after[ry, rx])
         o, b = obj.ravel()[at], bgd.ravel()[at] * balance
         local = np.full((h, w), 0.5, np.float32)
         local[ry, rx] = (o + 1e-3) / (o + b + 2e-3)
-        bins = colour_index(self.flow.small_frame(dst))
-        key = self._fg[bins] / (self._fg[bins] + self._bg[bins])
+        key = self._key(dst)
         drop = warped & (local < cfg.drop_local) & (key < cfg.drop_key)
         add = ~warped & region & (local > cfg.add_local) & (key > cfg.add_key)
         new = ((warped & ~drop) | add).astype(np.uint8)

@@ -195,6 +195,9 @@ REVIEW_LOST = ("the object could not be followed here: the mask is estimated fro
 REVIEW_PIXELS = ("the object could not be followed as one shape here: the mask is estimated from the motion "
                  "and colours of its pixels; check it or set a keyframe here")
 
+#: where two keyframes' tracks meet, the one being written keeps a frame unless the other one
+#: is surer there by more than this (confidences are coarse: a near tie is no evidence)
+TRUST_MARGIN = 0.1
 #: The shape tracker (:class:`ObjectMotion`) is trusted without a second look when this share of
 #: the object's seen pixels still looks the same: the object moved as one shape.
 SHAPE_SURE_AGREEMENT = 0.87
@@ -515,7 +518,7 @@ class MaskTrack:
             held = self._trust.get(target)
             # the track coming the other way, from the next keyframe beyond this frame
             facing = held is not None and held[0] in self._keyframes and (held[0] - target) * direction > 0
-            if trust is not None and facing and target in self._masks and held[1] > trust:
+            if trust is not None and facing and target in self._masks and held[1] > trust + TRUST_MARGIN:
                 # that keyframe's track is surer here: a correction stays local
                 flags_after.pop(target, None)
                 kept.append(target)
