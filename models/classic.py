@@ -33,7 +33,7 @@ import numpy as np
 
 from .errors import Cancelled, InputError
 from .events import CancelCheck, Event, FramesReady, Progress, Sample, samples_of
-from .plate import Plates, fit_motion
+from .plate import MADE, Plates, fit_motion
 from .synthesis import synthesize
 
 _PRESETS = {
@@ -485,17 +485,21 @@ class ClassicEngine:
             self._propagate(window, t, step, points, total, weight)
         if cfg.reuse_filled and state.previous is not None and t - 1 in window.frames:
             self._pull_previous(window, t, state.previous, points, total, weight)
+        # only what the window's frames gave is carried to the next frame (the plates are
+        # asked again there, and judged again)
+        carried = np.ones(hole.shape, dtype=bool)
+        carried[ys[weight == 0], xs[weight == 0]] = False
         if state.latest is not None:
             self._from_plates(window, t, state.latest, first, points, total, weight)
         out = frame.copy()
         seen = weight > 0
         colours = total[seen] / weight[seen, None]
         out[ys[seen], xs[seen]] = np.clip(colours + 0.5, 0, 255).astype(np.uint8)
-        unseen = np.zeros(hole.shape, dtype=np.uint8)
-        unseen[ys[~seen], xs[~seen]] = 1
+        unseen = np.zeros(hole.shape, dtype=bool)
+        unseen[ys[~seen], xs[~seen]] = True
         if not seen.all():
-            self._make(window, out, unseen != 0, t, state)
-        return out, unseen == 0
+            self._make(window, out, unseen, t, state)
+        return out, carried
 
     def _from_plates(
         self, window: _Window, t: int, latest: Plates, first: Plates | None, points: np.ndarray, total: np.ndarray, weight: np.ndarray
@@ -504,13 +508,18 @@ class ClassicEngine:
         todo = np.nonzero(weight == 0)[0]
         if len(todo) == 0:
             return
-        colours, found = _nearest_sighting(t, latest, first, points[todo])
+        colours, found, made = _nearest_sighting(t, latest, first, points[todo])
         # a sighting is used only where the plate agrees with this frame around the hole: a
-        # thing standing there now (a hand, a person) makes the older background wrong
-        stale = self._staleness(window, t, latest, first)
-        if stale is not None:
-            ok = stale[points[todo, 1].astype(np.intp), points[todo, 0].astype(np.intp)] <= PLATE_AGREEMENT
-            found &= ok
+        # thing standing there now (a hand, a person) makes the older background wrong. What
+        # was synthesised on the survey's plate is judged by that plate alone: it was made to
+        # fit the plate's surroundings, which may be long gone (a fade, a cup brought in).
+        px, py = points[todo, 0].astype(np.intp), points[todo, 1].astype(np.intp)
+        for which, plates in ((~made, (latest, first)), (made, (first, None))):
+            if not (found & which).any():
+                continue
+            stale = self._staleness(window, t, *plates)  # type: ignore[arg-type]
+            if stale is not None:
+                found &= ~which | (stale[py, px] <= PLATE_AGREEMENT)
         total[todo[found]] = colours[found]
         weight[todo[found]] = 1.0
 
@@ -522,7 +531,7 @@ class ClassicEngine:
         ys, xs = np.nonzero(_ring(window, t))
         if len(xs) == 0:
             return None
-        colours, found = _nearest_sighting(t, latest, first, np.stack([xs, ys], axis=1).astype(np.float32))
+        colours, found, _ = _nearest_sighting(t, latest, first, np.stack([xs, ys], axis=1).astype(np.float32))
         if not found.any():
             return None
         # a ring pixel that no frame showed as background is something that is there now and
@@ -622,14 +631,19 @@ class ClassicEngine:
         weight[todo[usable]] = 1.0
 
 
-def _nearest_sighting(t: int, latest: Plates, first: Plates | None, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Colours of points of frame t from the nearer in time of the two plates, and found."""
+def _nearest_sighting(
+    t: int, latest: Plates, first: Plates | None, points: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Colours of points of frame t from the nearer in time of the two plates, found, and
+    which of them were synthesised (on the survey's plate) rather than seen."""
     colours, times, found = latest.lookup(t, points)
+    made = np.zeros(len(points), bool)
     if first is not None:
         c2, t2, f2 = first.lookup(t, points)
-        nearer = f2 & (~found | (np.abs(t2 - t) < np.abs(times - t)))
+        nearer = f2 & (~found | (np.abs(t2.astype(np.int64) - t) < np.abs(times.astype(np.int64) - t)))
         colours[nearer], found = c2[nearer], found | f2
-    return colours, found
+        made = nearer & (t2 == MADE)
+    return colours, found, made
 
 
 def _ring(window: _Window, t: int) -> np.ndarray:
