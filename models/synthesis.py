@@ -94,7 +94,7 @@ def _synthesize_crop(
         if depth != len(levels) - 1:
             coarse = cv2.pyrUp(estimate, dstsize=(img.shape[1], img.shape[0]))
             estimate = img.copy()
-            estimate[hl] = coarse[hl]
+            estimate[hl | av] = coarse[hl | av]
         estimate, nnf = _level(img, hl, av, estimate, nnf, patch, rng, em_steps + (2 if depth else 0))
     return estimate
 
@@ -103,7 +103,7 @@ def _initial(image: np.ndarray, hole: np.ndarray, avoid: np.ndarray) -> np.ndarr
     seed = np.clip(image, 0, 255).astype(np.uint8)
     painted = cv2.inpaint(seed, (hole | avoid).astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32)
     out = image.copy()
-    out[hole] = painted[hole]
+    out[hole | avoid] = painted[hole | avoid]  # a patch that overlaps "avoid" sees a guess, not black
     return out
 
 
