@@ -25,8 +25,9 @@ def synthesize(
     margin: int = 24,
     seed: int = 0,
     em_steps: int = 4,
-    levels: int = 2,
+    levels: int = 3,
     avoid: np.ndarray | None = None,
+    guide: float = 49.0,
 ) -> np.ndarray:
     """``image`` with the pixels of ``hole`` synthesised from the rest of it.
 
@@ -38,6 +39,9 @@ def synthesize(
         seed: random seed (the result is deterministic for a seed).
         em_steps: search-and-vote rounds per pyramid level.
         avoid: HxW bool, pixels that are neither filled nor copied (nothing is known there).
+        guide: weight of a low-pass guide (the diffusion fill, blurred) in the patch distance,
+            in pixels' worth of the patch: it keeps the large-scale structure of the diffusion
+            fill while the patches bring texture.
         levels: pyramid levels at most. Few levels keep the large-scale structure of a
             diffusion fill (the start) and add texture to it; many levels let the patches
             rearrange the structure too, which on real frames more often invents a wrong one.
@@ -57,7 +61,7 @@ def synthesize(
     crop_avoid = np.zeros_like(crop_hole) if avoid is None else avoid[y0:y1, x0:x1] & ~crop_hole
     if (crop_hole | crop_avoid).all():  # nothing to copy from: keep the caller's guess
         return image.copy()
-    filled = _synthesize_crop(crop, crop_hole, crop_avoid, patch, np.random.default_rng(seed), em_steps, levels)
+    filled = _synthesize_crop(crop, crop_hole, crop_avoid, patch, np.random.default_rng(seed), em_steps, levels, guide)
     out = image.copy()
     region = out[y0:y1, x0:x1]
     region[crop_hole] = np.clip(filled[crop_hole] + 0.5, 0, 255).astype(np.uint8)
@@ -83,7 +87,7 @@ def _pyramid(image: np.ndarray, hole: np.ndarray, avoid: np.ndarray, patch: int,
 
 def _synthesize_crop(
     image: np.ndarray, hole: np.ndarray, avoid: np.ndarray, patch: int, rng: np.random.Generator, em_steps: int,
-    most: int,
+    most: int, guide: float,
 ) -> np.ndarray:
     levels = _pyramid(image, hole, avoid, patch, most)
     img, hl, av = levels[-1]
@@ -95,7 +99,12 @@ def _synthesize_crop(
             coarse = cv2.pyrUp(estimate, dstsize=(img.shape[1], img.shape[0]))
             estimate = img.copy()
             estimate[hl | av] = coarse[hl | av]
-        estimate, nnf = _level(img, hl, av, estimate, nnf, patch, rng, em_steps + (2 if depth else 0))
+        low = None
+        if guide > 0:
+            sigma = patch / 2.0
+            low = (cv2.GaussianBlur(_initial(img, hl, av), (0, 0), sigma), cv2.GaussianBlur(img, (0, 0), sigma),
+                   float(np.sqrt(guide)))
+        estimate, nnf = _level(img, hl, av, estimate, nnf, patch, rng, em_steps + (2 if depth else 0), low)
     return estimate
 
 
@@ -116,6 +125,7 @@ def _level(
     patch: int,
     rng: np.random.Generator,
     steps: int,
+    low: tuple[np.ndarray, np.ndarray, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Search and vote at one pyramid level; returns the estimate and the HxWx2 (y, x) field."""
     h, w = hole.shape
@@ -146,8 +156,12 @@ def _level(
         field[..., 0], field[..., 1] = vy[pick], vx[pick]
     offsets = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
     sources = _patches(image, offsets)  # (h*w) x (patch*patch*3), rows of valid centres used
+    if low is not None:  # the guide: what the diffusion fill says the patch's mean colour is
+        sources = np.concatenate([sources, low[2] * low[1].reshape(h * w, 3)], axis=1)
     for _ in range(steps):
         targets = np.stack([estimate[ty + dy, tx + dx] for dy, dx in offsets], axis=1).reshape(len(ty), -1)
+        if low is not None:
+            targets = np.concatenate([targets, low[2] * low[0][ty, tx]], axis=1)
         cur = field[ty, tx]
         cost = _cost(targets, sources, cur, w)
         for dy, dx in ((-1, 0), (0, -1), (1, 0), (0, 1)):
