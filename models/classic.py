@@ -1,4 +1,4 @@
-"""The no-weights engine: classical optical flow, flow completion, propagation, cv2.inpaint.
+"""The no-weights engine: optical flow, flow completion, propagation, plates, synthesis.
 
 It follows ProPainter's idea with classical parts, so it runs anywhere with no download:
 
@@ -17,10 +17,26 @@ It follows ProPainter's idea with classical parts, so it runs anywhere with no d
    direction where the pixel lies outside that frame's hole gives a colour; the two
    directions are blended, the nearer in time weighing more. Pixels still unseen may come
    from the previous output frame's propagated fill (ProPainter's recurrence, one step).
-5. **Inpaint**: ``cv2.inpaint`` (Telea) fills only the pixels never seen.
+5. **Every frame can give** (``plates``): each shot's frames are registered to its first
+   frame by chained homographies, and pixels that move with the background are put on a
+   plate (:mod:`models.plate`). A pixel the window did not see takes the nearest sighting
+   in time anywhere in the shot: the latest before it (a plate updated as the clip streams)
+   or, when ``run`` is given a ``survey`` (the same clip once more, read through first),
+   the first after it. People walking past are not background and never go on a plate, so
+   they are not pasted in as ghosts; and a plate is used only where it agrees with the
+   frame in a ring around the hole (a thing standing there now makes the old background
+   wrong).
+6. **Never-seen pixels are synthesised** (``synthesis="patch"``): exemplar synthesis
+   (:mod:`models.synthesis`, PatchMatch guided by the diffusion fill) made once per shot on
+   its plate when there is a survey, else on the first frame that needs it, and carried
+   along the motion to the next frames while the ring around it still fits: texture, not a
+   smear, and no flicker. ``cv2.inpaint`` (Telea) only for slivers and for
+   ``synthesis="telea"``.
 
 Frames are read lazily and only ``2 * neighbor_radius + 1`` input frames (plus the chunk
-being assembled and one previous output) are held at any time, whatever the clip length.
+being assembled, one previous output and each open shot's plates, two canvases twice the
+frame's size each way; a closed shot keeps only the box its holes cover) are held at any
+time, whatever the clip length.
 """
 
 from __future__ import annotations
@@ -446,7 +462,8 @@ class ClassicEngine:
         """Read the clip once: register its frames and keep each point's first sighting."""
         window = _Window(self.config, num_frames)
         plates: Plates | None = None
-        yield Progress("survey", 0, num_frames)
+        yield Progress("survey", 0, num_frames,
+                       "Reading the clip through once, to find every frame that shows the background behind the mask.")
         for index, (frame, mask, flow_mask) in enumerate(_read(samples, num_frames)):
             if index % self.config.chunk_size == 0 and cancel is not None and cancel():
                 raise Cancelled(f"cancelled while surveying the clip, at frame {index} of {num_frames}")
@@ -564,6 +581,9 @@ class ClassicEngine:
                 painted = synthesize(out, unseen, seed=t)
                 out[unseen] = painted[unseen]
                 # with the ring around it, so a later frame can tell whether it still fits
+                # what else the plate held under this hole was made to fit an older ring: the
+                # ring written now vouches only for what is made now
+                made.clear(t, window.holes[t] & ~unseen)
                 made.add(t, out, unseen | _ring(window, t), unseen, erode=False)
                 return
         if unseen.any():

@@ -196,6 +196,15 @@ class Plates:
         if hole.any():
             shot.holes |= cv2.warpPerspective(hole.astype(np.uint8), m, (cw, ch), flags=cv2.INTER_NEAREST) > 0
 
+    def clear(self, index: int, where: np.ndarray) -> None:
+        """Forget what the plate holds under frame ``index``'s pixels ``where`` (HxW bool)."""
+        shot = self.shots[self.shot_of[index]]
+        if shot.time is None or shot.box is not None or not where.any():
+            return
+        ch, cw = shot.canvas
+        gone = cv2.warpPerspective(where.astype(np.uint8), self.matrix[index], (cw, ch), flags=cv2.INTER_NEAREST) > 0
+        shot.time[gone] = UNSEEN
+
     def _close_last(self) -> None:
         """Keep only the part of the last shot's plate that its holes cover."""
         if not self.shots or self.shots[-1].colour is None:
