@@ -4,6 +4,7 @@
     python benchmarks/pipeline.py --frames 20 --raft-iter 20 --authors /path/to/ProPainter
     python benchmarks/pipeline.py --frames 80 --raft-iter 4 --authors /path/to/ProPainter --rounds 2
     python benchmarks/pipeline.py --frames 40 --precision fp32 bf16 --rounds 2 [--zero-flows] [--authors DIR]
+    python benchmarks/pipeline.py --frames 40 --precision fp32 bf16 --rounds 3 --also-zero-flows --authors DIR
 
 Prints seconds per frame by stage, peak RSS per run (each run in a fresh process), the
 memory estimate table next to the published one, and — with ``--authors`` pointing at a
@@ -17,7 +18,8 @@ With ``--precision`` naming more than one precision, the runs alternate round by
 (the authors' script too with ``--authors``) and the frames of each precision are compared
 with the first one's (fp32): PSNR inside the dilated hole and the largest grey-level
 difference. ``--zero-flows`` zeroes RAFT's and flow completion's last layers, so that every
-completed flow is zero and image propagation fills the holes from the neighbouring frames.
+completed flow is zero and image propagation fills the holes from the neighbouring frames;
+``--also-zero-flows`` adds that comparison (one untimed run per precision) to the timed one.
 """
 
 from __future__ import annotations
@@ -157,8 +159,6 @@ def run_authors(args: argparse.Namespace, frames: int, work: Path) -> dict:
 def precisions_side_by_side(args: argparse.Namespace, work: Path) -> None:
     """Our precisions (and the authors' fp32 script with ``--authors``) in alternating rounds on
     the first length; each precision's frames against the first precision's."""
-    from models.processor import dilate
-
     n = args.frames[0]
     names = (["authors"] if args.authors else []) + list(args.precision)
     runs: dict[str, list[dict]] = {k: [] for k in names}
@@ -174,7 +174,9 @@ def precisions_side_by_side(args: argparse.Namespace, work: Path) -> None:
                     save.mkdir()
                 res = run_child(args, n, save, name)
             runs[name].append(res)
-            print(f"round {r + 1}: {name} {res['seconds']:.1f} s", flush=True)
+            st = " ".join(f"{k} {res['stages'][k] / n:.3f}" for k in ("raft", "flow_completion", "propagation", "transformer"))
+            print(f"round {r + 1}: {name} {res['seconds']:.1f} s, s/frame {st}, peak RSS "
+                  f"{res['peak_rss'] / 2**20:.0f} MiB", flush=True)
     print(f"\n{args.width}x{args.height}, {n} frames, raft_iter {args.raft_iter}, sub-video {args.subvideo_length}, "
           f"{args.threads} threads, seeded weights{' with zero flows' if args.zero_flows else ''}, "
           f"{args.rounds} round(s) alternating:")
@@ -192,18 +194,36 @@ def precisions_side_by_side(args: argparse.Namespace, work: Path) -> None:
               f"{st['flow_completion']:>6.3f} {st['propagation']:>6.3f} {st['transformer']:>7.3f} "
               f"{first_frame:>13.1f} {statistics.median(r['peak_rss'] for r in rs) / 2**20:>12.0f}")
     base = args.precision[0]
-    ref = np.stack([np.load(p) for p in sorted(saved[base].glob("*.npy"))]).astype(np.float64)
-    hole = np.stack([dilate(clip_frame(i, args.height, args.width)[1], 4) for i in range(n)]).astype(bool)
     for p in args.precision[1:]:
-        out = np.stack([np.load(f) for f in sorted(saved[p].glob("*.npy"))]).astype(np.float64)
-        d = np.abs(out - ref)
-        mse = float((d[hole] ** 2).mean())
-        psnr = float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
-        print(f"{p} vs {base}: {med[base] / med[p]:.2f}x the speed; frames: PSNR inside the hole {psnr:.1f} dB, "
-              f"max grey-level difference {d.max():.0f} (outside the hole {d[~hole].max():.0f}), "
-              f"{(d > 0).mean():.4%} of values differ")
+        print(f"{p} vs {base}: {med[base] / med[p]:.2f}x the speed; frames: {compare_frames(args, saved[base], saved[p], n)}")
         if "authors" in med:
             print(f"{p} vs the authors' fp32: {med['authors'] / med[p]:.2f}x their speed")
+    if args.also_zero_flows and not args.zero_flows:
+        # The same comparison with flows that are exactly zero in every precision, so that
+        # image propagation fills the holes and the difference is the generator's alone.
+        zero = argparse.Namespace(**{**vars(args), "zero_flows": True})
+        zsaved = {p: work / f"frames-zero-{p}" for p in args.precision}
+        for p in args.precision:
+            zsaved[p].mkdir()
+            res = run_child(zero, n, zsaved[p], p)
+            print(f"zero flows: {p} {res['seconds']:.1f} s (untimed comparison run)", flush=True)
+        for p in args.precision[1:]:
+            print(f"{p} vs {base}, seeded weights with zero flows: {compare_frames(args, zsaved[base], zsaved[p], n)}")
+
+
+def compare_frames(args: argparse.Namespace, ref_dir: Path, out_dir: Path, n: int) -> str:
+    """PSNR inside the dilated hole and the largest grey-level differences of the frames saved
+    in ``out_dir`` against those in ``ref_dir``."""
+    from models.processor import dilate
+
+    ref = np.stack([np.load(p) for p in sorted(ref_dir.glob("*.npy"))]).astype(np.float64)
+    out = np.stack([np.load(f) for f in sorted(out_dir.glob("*.npy"))]).astype(np.float64)
+    hole = np.stack([dilate(clip_frame(i, args.height, args.width)[1], 4) for i in range(n)]).astype(bool)
+    d = np.abs(out - ref)
+    mse = float((d[hole] ** 2).mean())
+    psnr = float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
+    return (f"PSNR inside the hole {psnr:.1f} dB, max grey-level difference {d.max():.0f} (outside the hole "
+            f"{d[~hole].max():.0f}), {(d > 0).mean():.4%} of values differ")
 
 
 def memory_table() -> None:
@@ -244,6 +264,9 @@ def main() -> None:
                     help="our precision(s); more than one: alternating rounds, frames compared with the first")
     ap.add_argument("--zero-flows", action="store_true",
                     help="seeded weights whose flows are zero (image propagation fills the holes)")
+    ap.add_argument("--also-zero-flows", action="store_true",
+                    help="with several precisions: after the timed rounds, one more run of each with zero "
+                         "flows, and their frames compared the same way")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--save", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
