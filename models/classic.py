@@ -578,7 +578,7 @@ class ClassicEngine:
             unseen = unseen.copy()
             unseen[ys[found], xs[found]] = False
             if unseen.sum() >= cfg.synthesis_min_pixels:
-                painted = synthesize(out, unseen, seed=t)
+                painted = synthesize(out, unseen, seed=t, em_steps=2)
                 out[unseen] = painted[unseen]
                 # with the ring around it, so a later frame can tell whether it still fits
                 # what else the plate held under this hole was made to fit an older ring: the

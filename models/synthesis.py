@@ -5,9 +5,11 @@ al. 2009): every hole pixel is the vote of the patches that cover it, each patch
 most similar patch of the known image by a randomised nearest-neighbour search, coarse to fine.
 Unlike a diffusion fill (``cv2.inpaint``) it keeps texture: grass stays grass, not a smear.
 
-Vectorised with numpy over all hole pixels at once; only a box around the hole (the hole's
-size again on every side, at least ``margin`` pixels) is searched, which keeps it local and
-quick (about a second for a 150x70 hole at 432x240 on one core).
+Vectorised with numpy over all hole pixels at once; only a box around the hole (half the
+hole's size on every side, at least ``margin`` pixels) is searched, which keeps it local and
+quick (0.6-0.8 s for a 150x70 hole at 432x240 on one busy core). A low-pass guide (the
+diffusion fill, blurred) in the patch distance keeps the large-scale structure of a smooth
+fill while the patches bring its texture.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def synthesize(
     h, w = hole.shape
     ys, xs = np.nonzero(hole)
     bh, bw = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
-    pad_y, pad_x = max(margin, bh), max(margin, bw)
+    pad_y, pad_x = max(margin, (bh + 1) // 2), max(margin, (bw + 1) // 2)
     y0, y1 = max(0, ys.min() - pad_y), min(h, ys.max() + 1 + pad_y)
     x0, x1 = max(0, xs.min() - pad_x), min(w, xs.max() + 1 + pad_x)
     crop = image[y0:y1, x0:x1].astype(np.float32)

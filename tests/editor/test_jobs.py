@@ -395,3 +395,25 @@ def test_outpainting_keeps_every_original_pixel_even_where_the_engine_changed_it
                 settings=JobSettings(max_side=max_side)))
     for s, o in zip(src, read_all(tmp_path / "out")):
         assert np.array_equal(o[canvas.top:canvas.top + 96, canvas.left:canvas.left + 128], s)
+
+
+class SurveyEngine(FillEngine):
+    """Wants the clip read through first (as the classic engine): records what it saw."""
+
+    wants_survey = True
+
+    def run(self, samples, num_frames, cancel=None, survey=None):
+        self.surveyed = [(f.copy(), m.copy()) for f, m, _ in survey]
+        yield from super().run(samples, num_frames, cancel)
+
+
+def test_an_engine_that_wants_a_survey_gets_the_same_frames_and_masks_first(clip, tmp_path):
+    path, src = clip
+    masks = {i: box_mask(128, 96, 10 + i, 20, 60 + i, 80) for i in range(12)}
+    engine = SurveyEngine()
+    run_job(Job(path, tmp_path / "out", masks, engine, (2, 10), JobSettings(crop=False)))
+    assert len(engine.surveyed) == 8
+    for k, (frame, mask) in enumerate(engine.surveyed):
+        assert np.array_equal(frame, src[2 + k]) and np.array_equal(mask != 0, masks[2 + k] != 0)
+    out = read_all(tmp_path / "out")
+    assert (out[5][masks[5] != 0] == FILL).all() and np.array_equal(out[1], src[1])
