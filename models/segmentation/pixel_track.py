@@ -24,9 +24,10 @@ two colour models (in the spirit of Video SnapCut's local windows and BVS's bila
 4. **Keyframe colour model.** Colour histograms of the object and its surroundings on the
    keyframes; they do not drift along the track.
 5. **Cut.** A warped pixel is dropped only when both models say background, and a pixel next
-   to the warped mask (``reach``) is added only when both say object clearly: the warp is
-   trusted unless the colours give evidence against it, and the mask cannot creep into a
-   background that looks like the object in only one of the models.
+   to the warped mask (``reach``) is added only when both say object clearly (further out,
+   ``far_reach``, only when both are sure: a fast limb or a part coming out from behind
+   something): the warp is trusted unless the colours give evidence against it, and the mask
+   cannot creep into a background that looks like the object in only one of the models.
 
 Everything runs at the flow's resolution (``FlowField.flow_size``); the mask is scaled to the
 frames' size at the end. No Qt, no files.
@@ -53,8 +54,11 @@ class PixelTrackConfig:
     the cut may add object pixels; ``ring``: width of the background ring the local model
     learns from; ``drop_local``/``drop_key``: a warped pixel is dropped when the local model's
     object probability is under ``drop_local`` and the keyframe model's under ``drop_key``;
-    ``add_local``/``add_key``: a pixel is added when both are over these; ``max_margin``: the
-    widest margin (pixels) looked for on the keyframe.
+    ``add_local``/``add_key``: a pixel is added when both are over these; ``far_reach``,
+    ``far_add``: further out, up to ``far_reach`` pixels from the warped mask, a pixel is added
+    when both are over ``far_add`` (a part the flow lost, such as a fast leg or a part coming
+    out from behind something, found again by its colours); ``max_margin``: the widest margin
+    (pixels) looked for on the keyframe.
     """
 
     cell: int = 24
@@ -66,14 +70,16 @@ class PixelTrackConfig:
     add_local: float = 0.7
     add_key: float = 0.7
     max_margin: int = 12
+    far_reach: int = 24
+    far_add: float = 0.9
 
     def __post_init__(self) -> None:
         if self.cell < 2 or min(self.colour_cells) < 2 or len(self.colour_cells) != 3:
             raise InputError(f"Grid cells must be at least 2 wide, got {self.cell} and {self.colour_cells}.")
-        if self.reach < 0 or self.ring < 1 or self.max_margin < 0:
-            raise InputError(f"reach, ring and max_margin must not be negative, got {self.reach}, {self.ring}, "
-                             f"{self.max_margin}.")
-        for name in ("drop_local", "drop_key", "add_local", "add_key"):
+        if self.reach < 0 or self.far_reach < 0 or self.ring < 1 or self.max_margin < 0:
+            raise InputError(f"reach, far_reach, ring and max_margin must not be negative, got {self.reach}, "
+                             f"{self.far_reach}, {self.ring}, {self.max_margin}.")
+        for name in ("drop_local", "drop_key", "add_local", "add_key", "far_add"):
             if not 0 <= getattr(self, name) <= 1:
                 raise InputError(f"{name} must be within 0..1, got {getattr(self, name)}.")
 
@@ -85,12 +91,13 @@ def disk(radius: int) -> np.ndarray:
     return (xx * xx + yy * yy <= r * r).astype(np.uint8)
 
 
-def margin_radius(mask: np.ndarray, lose: float = 0.08, max_radius: int = 12) -> int:
-    """How far (pixels) ``mask`` (HxW) was grown past the object's edge: one less than the
-    largest disk radius whose opening loses no more than ``lose`` of the mask's outline length
-    in pixels. A mask grown by r is a union of disks of radius r, so its opening by them loses
-    only a few corner pixels; a tight mask with thin parts loses them at once and gets 0. One
-    is taken off because a margin is rarely drawn evenly."""
+def margin_radius(mask: np.ndarray, lose: float = 0.2, max_radius: int = 12) -> int:
+    """How far (pixels) ``mask`` (HxW) may have been grown past the object's edge: the largest
+    disk radius whose opening loses no more than ``lose`` of the mask's outline length in
+    pixels. A mask grown by r is a union of disks of radius r, so its opening by them loses
+    only a few corner pixels; a tight mask with thin parts loses them at once and gets 0. (A
+    thick object is a union of disks too: :class:`PixelTrack` keeps only the outer rings that
+    look like the background.)"""
     binary = (np.asarray(mask) > 0).astype(np.uint8)
     area = int(binary.sum())
     if area == 0:
@@ -101,7 +108,7 @@ def margin_radius(mask: np.ndarray, lose: float = 0.08, max_radius: int = 12) ->
         if area - int(cv2.morphologyEx(binary, cv2.MORPH_OPEN, disk(r)).sum()) > lose * outline:
             break
         radius = r
-    return max(0, radius - 1)
+    return radius
 
 
 def _blur121(grid: np.ndarray) -> np.ndarray:
@@ -206,13 +213,16 @@ class PixelTrack:
             return self.margin
         fg, bg = histogram(bins, core) + 1e-5, histogram(bins, outside) + 1e-5
         inner = small > 0
+        depth = self.margin
         for r in range(1, self.margin + 1):
             deeper = cv2.erode(small, disk(r)) > 0
             ring = inner & ~deeper
             inner = deeper
             if ring.any() and float(np.mean(fg[bins[ring]] / (fg[bins[ring]] + bg[bins[ring]]))) >= 0.5:
-                return r - 1
-        return self.margin
+                depth = r - 1
+                break
+        # one ring less: a margin is rarely drawn evenly, and a core eroded too far breaks apart
+        return max(0, depth - 1)
 
     def sync(self, mask: np.ndarray) -> None:
         """Carry on from ``mask`` (HxW, the frames' size) on the current frame."""
@@ -262,7 +272,8 @@ class PixelTrack:
         neighbourhood of all of them (the same pixels for each, so a mask that is too small is
         penalised for the object-coloured pixels it leaves out, one too large for the
         background it takes in). Higher is better; -inf for an empty mask."""
-        small = [self._small(m) > 0 for m in masks]
+        # judged without the margin the masks were drawn with (it is background by design)
+        small = [self._erode(self._small(m)) > 0 for m in masks]
         union = np.logical_or.reduce(small)
         if not union.any() or self._fg is None:
             return [-np.inf] * len(masks)
@@ -294,8 +305,9 @@ class PixelTrack:
         cfg = self.config
         if not warped.any() or self._fg is None:
             return warped
-        reach = cfg.reach
+        reach = max(cfg.reach, cfg.far_reach)
         region = cv2.dilate(warped.astype(np.uint8), disk(reach)) > 0
+        near = region if cfg.far_reach <= cfg.reach else cv2.dilate(warped.astype(np.uint8), disk(cfg.reach)) > 0
         ry, rx = np.nonzero(region)
         h, w = core.shape
         box = (max(0, rx.min() - reach), max(0, ry.min() - reach), min(w, rx.max() + reach), min(h, ry.max() + reach))
@@ -320,6 +332,8 @@ class PixelTrack:
         local[ry, rx] = (o + 1e-3) / (o + b + 2e-3)
         key = self._key(dst)
         drop = warped & (local < cfg.drop_local) & (key < cfg.drop_key)
-        add = ~warped & region & (local > cfg.add_local) & (key > cfg.add_key)
-        new = ((warped & ~drop) | add).astype(np.uint8)
-        return cv2.morphologyEx(new, cv2.MORPH_OPEN, disk(1)) > 0
+        add = ~warped & near & (local > cfg.add_local) & (key > cfg.add_key)
+        new = (warped & ~drop) | add
+        if cfg.far_reach > cfg.reach:  # further out only what both models are sure of
+            new |= ~warped & region & (local > cfg.far_add) & (key > cfg.far_add)
+        return cv2.morphologyEx(new.astype(np.uint8), cv2.MORPH_OPEN, disk(1)) > 0

@@ -197,7 +197,7 @@ REVIEW_PIXELS = ("the object could not be followed as one shape here: the mask i
 
 #: where two keyframes' tracks meet, the one being written keeps a frame unless the other one
 #: is surer there by more than this (confidences are coarse: a near tie is no evidence)
-TRUST_MARGIN = 0.1
+TRUST_MARGIN = 0.25
 #: The shape tracker (:class:`ObjectMotion`) is trusted without a second look when this share of
 #: the object's seen pixels still looks the same: the object moved as one shape.
 SHAPE_SURE_AGREEMENT = 0.87
@@ -286,8 +286,10 @@ class _Stepper:
             if reason is None and self._pixel_run > PIXEL_RUN_LIMIT:
                 reason = REVIEW_PIXEL_RUN.format(n=self._pixel_run)
             return self._refine(dst, pixels, reason)
-        # the pixel track goes on from the shape tracker's mask (its full shape where it is not seen)
-        self.pixels.sync(out.mask if out.state in ("tracked", "left") else out.amodal)
+        if out.state in ("tracked", "left"):
+            # the pixel track goes on from the shape tracker's mask where that saw the object (its
+            # guess where it did not see it is no better than the pixels')
+            self.pixels.sync(out.mask)
         if out.state == "tracked":
             self._pixel_run = 0
         if out.state == "left":
