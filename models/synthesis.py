@@ -17,6 +17,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+#: The vote's weights fall off with a patch's distance relative to this percentile of all
+#: distances: lower keeps the best matches' detail, higher averages more (a blur).
+VOTE_PERCENTILE = 75.0
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
 
@@ -112,7 +115,14 @@ def _synthesize_crop(
 
 def _initial(image: np.ndarray, hole: np.ndarray, avoid: np.ndarray) -> np.ndarray:
     seed = np.clip(image, 0, 255).astype(np.uint8)
-    painted = cv2.inpaint(seed, (hole | avoid).astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32)
+    if avoid.any():
+        # a wide unknown area (off every frame, on a plate) would spread Telea's fill far from
+        # the real surroundings; interpolate from the known pixels only
+        from .classic import smooth_fill
+
+        painted = smooth_fill(image, ~(hole | avoid))
+    else:
+        painted = cv2.inpaint(seed, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32)
     out = image.copy()
     out[hole | avoid] = painted[hole | avoid]  # a patch that overlaps "avoid" sees a guess, not black
     return out
@@ -231,7 +241,7 @@ def _vote(source: np.ndarray, hole: np.ndarray, estimate: np.ndarray, field: np.
     h, w = hole.shape
     acc = np.zeros((h, w, 3), np.float32)
     wsum = np.zeros((h, w), np.float32)
-    sigma = np.percentile(cost, 75) + 1e-3
+    sigma = np.percentile(cost, VOTE_PERCENTILE) + 1e-3
     weight = np.exp(-cost / (2 * sigma)).astype(np.float32)
     sy, sx = field[ty, tx, 0], field[ty, tx, 1]
     dys = np.array([o[0] for o in offsets])[:, None]
