@@ -285,7 +285,12 @@ class _Stepper:
             reason = None if out.state == "tracked" else REVIEW_PIXELS
             if reason is None and self._pixel_run > PIXEL_RUN_LIMIT:
                 reason = REVIEW_PIXEL_RUN.format(n=self._pixel_run)
-            return self._refine(dst, pixels, reason)
+            mask, method, iou, why = self._refine(dst, pixels, reason)
+            if method == "sam":  # snapped to the object's edges: no drift carried on from here
+                self.pixels.sync(mask)
+                self._pixel_run = 0
+                why = why or (REVIEW_PIXELS if out.state == "lost" else None)
+            return mask, method, iou, why
         if out.state in ("tracked", "left"):
             # the pixel track goes on from the shape tracker's mask where that saw the object (its
             # guess where it did not see it is no better than the pixels')
@@ -298,7 +303,10 @@ class _Stepper:
             return out.mask, "flow", None, REVIEW_HIDDEN
         if out.state == "lost":
             return out.mask, "flow", None, REVIEW_LOST
-        return self._refine(dst, out.mask, None, out.visible)
+        refined = self._refine(dst, out.mask, None, out.visible)
+        if refined[1] == "sam":
+            self.pixels.sync(refined[0])
+        return refined
 
     def _refine(self, dst: int, warped: np.ndarray, reason: str | None, visible: float = 0.0):
         """``warped`` snapped by SAM when there is a predictor (else as it is)."""
