@@ -175,35 +175,52 @@ class Plates:
             shot.colour = np.zeros((ch, cw, 3), dtype=np.uint8)
             shot.time = np.full((ch, cw), -1, dtype=np.int32)
             shot.holes = np.zeros((ch, cw), dtype=bool)
-        m = self.matrix[index]
-        warped = cv2.warpPerspective(frame, m, (cw, ch), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        # everything happens inside the box the frame covers on the canvas
+        (x0, y0, x1, y1), m = self._footprint(index)
+        size = (x1 - x0, y1 - y0)
+        if size[0] <= 0 or size[1] <= 0:
+            return
+        colour, time = shot.colour[y0:y1, x0:x1], shot.time[y0:y1, x0:x1]
+        warped = cv2.warpPerspective(frame, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         # a canvas point is written only where all the frame pixels it blends are background
         usable = background.astype(np.uint8)
         if erode:
             usable = cv2.erode(usable, np.ones((3, 3), np.uint8), borderValue=0)
-        seen = cv2.warpPerspective(usable, m, (cw, ch), flags=cv2.INTER_NEAREST, borderValue=0) > 0
+        seen = cv2.warpPerspective(usable, m, size, flags=cv2.INTER_NEAREST, borderValue=0) > 0
         if self.keep == "first":
-            seen &= shot.time < 0
+            seen &= time < 0
         # pixels off the hole that are not background are still context for a synthesis
         # (time -2: known colour, never a sighting)
         off_hole = cv2.erode((~hole).astype(np.uint8), np.ones((3, 3), np.uint8), borderValue=0)
-        context = (cv2.warpPerspective(off_hole, m, (cw, ch), flags=cv2.INTER_NEAREST, borderValue=0) > 0) & ~seen
-        context &= shot.time == UNSEEN
-        shot.colour[context] = warped[context]
-        shot.time[context] = CONTEXT_ONLY
-        shot.colour[seen] = warped[seen]
-        shot.time[seen] = index
+        context = (cv2.warpPerspective(off_hole, m, size, flags=cv2.INTER_NEAREST, borderValue=0) > 0) & ~seen
+        context &= time == UNSEEN
+        np.copyto(colour, warped, where=(context | seen)[..., None])  # (copyto: 3x faster than [mask])
+        np.copyto(time, CONTEXT_ONLY, where=context)
+        np.copyto(time, index, where=seen)
         if hole.any():
-            shot.holes |= cv2.warpPerspective(hole.astype(np.uint8), m, (cw, ch), flags=cv2.INTER_NEAREST) > 0
+            shot.holes[y0:y1, x0:x1] |= cv2.warpPerspective(hole.astype(np.uint8), m, size, flags=cv2.INTER_NEAREST) > 0
+
+    def _footprint(self, index: int) -> tuple[tuple[int, int, int, int], np.ndarray]:
+        """The canvas box frame ``index`` covers (x0, y0, x1, y1) and the frame -> box matrix."""
+        h, w = self.size
+        shot = self.shots[self.shot_of[index]]
+        ch, cw = shot.canvas
+        m = self.matrix[index]
+        corners = cv2.perspectiveTransform(np.array([[[0, 0], [w, 0], [0, h], [w, h]]], np.float64), m)[0]
+        x0, y0 = max(0, int(np.floor(corners[:, 0].min())) - 1), max(0, int(np.floor(corners[:, 1].min())) - 1)
+        x1, y1 = min(cw, int(np.ceil(corners[:, 0].max())) + 2), min(ch, int(np.ceil(corners[:, 1].max())) + 2)
+        shift = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], np.float64)
+        return (x0, y0, x1, y1), shift @ m
 
     def clear(self, index: int, where: np.ndarray) -> None:
         """Forget what the plate holds under frame ``index``'s pixels ``where`` (HxW bool)."""
         shot = self.shots[self.shot_of[index]]
         if shot.time is None or shot.box is not None or not where.any():
             return
-        ch, cw = shot.canvas
-        gone = cv2.warpPerspective(where.astype(np.uint8), self.matrix[index], (cw, ch), flags=cv2.INTER_NEAREST) > 0
-        shot.time[gone] = UNSEEN
+        (x0, y0, x1, y1), m = self._footprint(index)
+        if x1 > x0 and y1 > y0:
+            gone = cv2.warpPerspective(where.astype(np.uint8), m, (x1 - x0, y1 - y0), flags=cv2.INTER_NEAREST) > 0
+            shot.time[y0:y1, x0:x1][gone] = UNSEEN
 
     def _close_last(self) -> None:
         """Keep only the part of the last shot's plate that its holes cover."""
