@@ -152,7 +152,12 @@ class ProgressPrinter:
 
         if isinstance(event, JobProgress):
             self.message(event.message)
-            self.update(event.stage, event.done, event.total, event.eta)
+            if event.done == 0 and event.stage_total and event.stage not in ("starting", "done"):
+                # before the first frame is out (the classic engine's survey, ProPainter's first
+                # flows) the stage's own count is the only progress there is
+                self.update(event.stage, event.stage_done, event.stage_total, event.eta)
+            else:
+                self.update(event.stage, event.done, event.total, event.eta)
 
     def close(self) -> None:
         if self.tty and self._drawn:
