@@ -113,7 +113,13 @@ class JobWorker(QObject):
             eta = getattr(event, "eta", None)
             if eta is None:
                 eta = self._eta(event.done, event.total)
-            self.progress.emit(JobProgress(event.stage, event.done, event.total, event.message, eta))
+            done, total = event.done, event.total
+            stage_total = getattr(event, "stage_total", 0)
+            if done == 0 and stage_total and event.stage not in ("starting", "done"):
+                # before the first frame is out (the classic engine's survey) the stage's own
+                # count is the only progress there is, as on the command line
+                done, total = getattr(event, "stage_done", 0), stage_total
+            self.progress.emit(JobProgress(event.stage, done, total, event.message, eta))
         elif isinstance(event, FramesReady):
             self.chunk_ready.emit(event.start, len(event.frames), self.revision)
             if self._cancel.is_set():

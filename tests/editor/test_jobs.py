@@ -417,3 +417,15 @@ def test_an_engine_that_wants_a_survey_gets_the_same_frames_and_masks_first(clip
         assert np.array_equal(frame, src[2 + k]) and np.array_equal(mask != 0, masks[2 + k] != 0)
     out = read_all(tmp_path / "out")
     assert (out[5][masks[5] != 0] == FILL).all() and np.array_equal(out[1], src[1])
+
+
+def test_the_editor_shows_a_survey_by_its_own_count_before_any_frame_is_out():
+    from editor.jobs import JobProgress as RunnerProgress
+    from editor.jobs.worker import JobWorker
+
+    worker = JobWorker(lambda: None, revision=1)
+    shown = []
+    worker.progress.connect(shown.append)
+    worker._on_event(RunnerProgress("survey", 0, 60, "Reading the clip through", None, 30, 60))
+    worker._on_event(RunnerProgress("propagation", 12, 60, "", None, 12, 60))
+    assert [(p.stage, p.done, p.total) for p in shown] == [("survey", 30, 60), ("propagation", 12, 60)]
