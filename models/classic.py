@@ -112,8 +112,8 @@ class ClassicConfig:
     flow_max_side: int = 640
     motion_model: str = "homography"
     flow_trust_margin: float = 0.05
-    consistency_alpha: float = 0.01
-    consistency_beta: float = 0.5
+    consistency_alpha: float = 0.003
+    consistency_beta: float = 0.1
     inpaint_radius: int = 5
     inpaint_method: str = "telea"
     reuse_filled: bool = True
