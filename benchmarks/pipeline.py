@@ -182,17 +182,7 @@ def precisions_side_by_side(args: argparse.Namespace, work: Path) -> None:
           f"{args.rounds} round(s) alternating:")
     print(f"{'':>8} {'seconds':>20} {'s/frame':>8} {'raft':>6} {'flowc':>6} {'prop':>6} {'transf':>7} "
           f"{'first frame s':>13} {'peak RSS MiB':>12}")
-    med = {}
-    for name in names:
-        rs = runs[name]
-        secs = [r["seconds"] for r in rs]
-        med[name] = statistics.median(secs)
-        st = {k: statistics.median(r["stages"][k] for r in rs) / n
-              for k in ("raft", "flow_completion", "propagation", "transformer")}
-        first_frame = statistics.median(r["first_frame"] for r in rs)
-        print(f"{name:>8} {' '.join(f'{x:.1f}' for x in secs):>20} {med[name] / n:>8.3f} {st['raft']:>6.3f} "
-              f"{st['flow_completion']:>6.3f} {st['propagation']:>6.3f} {st['transformer']:>7.3f} "
-              f"{first_frame:>13.1f} {statistics.median(r['peak_rss'] for r in rs) / 2**20:>12.0f}")
+    med = {name: print_runs(name, runs[name], n)[0] for name in names}
     base = args.precision[0]
     for p in args.precision[1:]:
         print(f"{p} vs {base}: {med[base] / med[p]:.2f}x the speed; frames: {compare_frames(args, saved[base], saved[p], n)}")
@@ -243,6 +233,20 @@ def memory_table() -> None:
         print(f"{w:>5}x{h:<5} | {row[0]:>22} | {row[1]:>22}")
     print("(each cell: published / ours)")
 
+
+
+def print_runs(name: str, runs: list[dict], n: int) -> tuple[float, float]:
+    """One table row for ``runs`` of ``n`` frames (seconds of each run, medians of s/frame by
+    stage, first frame and peak RSS); returns the median seconds and the median peak RSS."""
+    secs = [r["seconds"] for r in runs]
+    seconds, rss = statistics.median(secs), statistics.median(r["peak_rss"] for r in runs)
+    st = {k: statistics.median(r["stages"][k] for r in runs) / n
+          for k in ("raft", "flow_completion", "propagation", "transformer")}
+    first_frame = statistics.median(r["first_frame"] for r in runs)
+    print(f"{name:>8} {' '.join(f'{x:.1f}' for x in secs):>20} {seconds / n:>8.3f} {st['raft']:>6.3f} "
+          f"{st['flow_completion']:>6.3f} {st['propagation']:>6.3f} {st['transformer']:>7.3f} "
+          f"{first_frame:>13.1f} {rss / 2**20:>12.0f}")
+    return seconds, rss
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -321,16 +325,7 @@ def main() -> None:
         print(f"\nSide by side, {n} frames (same frames, weights, threads), {args.rounds} round(s) alternating:")
         print(f"{'':>8} {'seconds':>20} {'s/frame':>8} {'raft':>6} {'flowc':>6} {'prop':>6} {'transf':>7} "
               f"{'first frame s':>13} {'peak RSS MiB':>12}")
-        med = {}
-        for name, runs in (("authors", theirs_runs), ("ours", ours_runs)):
-            secs = [r["seconds"] for r in runs]
-            med[name] = statistics.median(secs), statistics.median(r["peak_rss"] for r in runs)
-            st = {k: statistics.median(r["stages"][k] for r in runs) / n
-                  for k in ("raft", "flow_completion", "propagation", "transformer")}
-            first_frame = statistics.median(r["first_frame"] for r in runs)
-            print(f"{name:>8} {' '.join(f'{x:.1f}' for x in secs):>20} {med[name][0] / n:>8.3f} {st['raft']:>6.3f} "
-                  f"{st['flow_completion']:>6.3f} {st['propagation']:>6.3f} {st['transformer']:>7.3f} "
-                  f"{first_frame:>13.1f} {med[name][1] / 2**20:>12.0f}")
+        med = {name: print_runs(name, runs, n) for name, runs in (("authors", theirs_runs), ("ours", ours_runs))}
         print(f"speed-up {med['authors'][0] / med['ours'][0]:.2f}x, memory {med['ours'][1] / med['authors'][1]:.2f}x of theirs; "
               f"frames: max diff {diff.max()}, {(diff > 0).mean():.5%} of values differ")
         print("(stages in s/frame; the authors' script writes its frames only at the end: its first frame is "

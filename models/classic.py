@@ -580,10 +580,10 @@ class ClassicEngine:
             if unseen.sum() >= cfg.synthesis_min_pixels:
                 painted = synthesize(out, unseen, seed=t, em_steps=2)
                 out[unseen] = painted[unseen]
-                # with the ring around it, so a later frame can tell whether it still fits
                 # what else the plate held under this hole was made to fit an older ring: the
                 # ring written now vouches only for what is made now
                 made.clear(t, window.holes[t] & ~unseen)
+                # with the ring around it, so a later frame can tell whether it still fits
                 made.add(t, out, unseen | _ring(window, t), unseen, erode=False)
                 return
         if unseen.any():
