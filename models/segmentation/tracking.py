@@ -14,6 +14,11 @@ From a keyframe mask, each step towards the next frame (forward and backward):
    object does not move as one shape (a runner's legs, a turning rider), the mask that explains
    the colours around it better is written; a pixel track that runs on for
    :data:`PIXEL_RUN_LIMIT` frames without the whole shape matching again is flagged (it drifts).
+   Where the background is one homography and the object moves apart from it (a rider the
+   camera pans with), the mask is kept on the part of the picture that moves apart
+   (:class:`~models.segmentation.motion_layer.MotionLayer`): the pixel track is cut to it, or
+   the layer itself is written where the pixel track has left it (such frames are flagged: a
+   motion layer has no edges of its own).
 2. **Refine** (when a :class:`~models.segmentation.predictor.SamClickPredictor` is given): SAM
    is prompted with the mask's box, a few interior points and the mask itself, and the
    candidate with the highest IoU with it is kept (unless it disagrees: then the tracked mask
@@ -48,6 +53,7 @@ from .flow import DIS_PRESETS, FlowField, FrameGetter
 from .confidence import ConfidenceConfig, TrackConfidence
 from .object_motion import ObjectMotion, WorkImages
 from .pixel_track import PixelTrack
+from .motion_layer import MotionLayer
 
 #: SAM 2's predicted IoU of its own mask under this flags the frame
 SAM2_MIN_IOU = 0.5
@@ -214,6 +220,20 @@ PIXELS_FIT_MARGIN = 0.0
 #: ... and where the shape tracker lost the object, the pixel track's mask must stand out from
 #: its surroundings this much (:meth:`PixelTrack.contrast`)
 PIXELS_MIN_CONTRAST = 0.1
+#: the motion layer (:class:`MotionLayer`) may write the mask of an object of which at least this
+#: share moved apart from the background on the first step where the cue applied (a mask with
+#: large still parts, such as a shadow strip or a wide margin, is not one moving layer)
+LAYER_MIN_MOVING = 0.7
+#: the pixel track, cut to the layer's neighbourhood (its margin plus this many flow pixels),
+#: is written where it overlaps the layer this much (IoU): it holds the thin parts (wheels,
+#: rackets) the layer misses; otherwise the layer itself
+LAYER_REACH = 4
+LAYER_AGREEMENT = 0.6
+#: where the shape tracker says the object is hidden, its visible part is believed unless it
+#: overlaps the moving layer less than this (IoU): then its pose is elsewhere
+LAYER_HIDDEN_IOU = 0.3
+REVIEW_LAYER = ("the mask follows the part of the picture that moves apart from the background: "
+                "check its edges or set a keyframe here")
 REVIEW_PIXEL_RUN = ("the mask has followed the object's pixels for {n} frames without matching its whole "
                     "shape: it may have drifted; check it or set a keyframe here")
 
@@ -243,6 +263,9 @@ class _Stepper:
         self.pixels = PixelTrack(self.flow)
         self.pixels.begin(index, mask, keyframes)
         self._pixel_run = 0
+        self.layer = MotionLayer(self.flow)
+        self.layer.begin(index, mask)
+        self._layer_fits = None
         self.trust = TrackConfidence(self.flow, self.config.confidence)
         for k, m in sorted((keyframes or {index: mask}).items()):
             self.trust.add_keyframe(k, m)
@@ -268,6 +291,26 @@ class _Stepper:
         cfg = self.config
         out = self.motion.step(src, dst)
         pixels = self.pixels.step(src, dst)
+        layer = self.layer.step(src, dst)
+        if self._layer_fits is None and self.layer.moving > 0:
+            # the first step where the cue applies says whether the mask is an object that moves
+            # apart from the background, or holds still parts too (a shadow strip, a wide margin)
+            self._layer_fits = self.layer.moving >= LAYER_MIN_MOVING
+        # where the shape tracker did not see the object (or says it is hidden somewhere the layer
+        # does not put it) the pixel track drifts if the background streams past (its edge pixels
+        # take the background's flow): it is kept only as far as it stays on the moving layer,
+        # else the layer is written (it finds the object again after something passed in front)
+        if layer is not None and self._layer_fits and (
+                out.state in ("lost", "left") or (out.state == "hidden" and mask_iou(layer, out.mask) < LAYER_HIDDEN_IOU)):
+            r = max(1, int(round((self.pixels.margin + LAYER_REACH) * self.flow.size[1] / self.flow.flow_size[1])))
+            near = cv2.dilate(layer.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 0
+            both = pixels & near
+            mask = both if mask_iou(both, layer) >= LAYER_AGREEMENT else layer
+            mask, method, iou, why = self._refine(dst, mask, REVIEW_LAYER)  # SAM, when loaded, snaps it
+            self.pixels.sync(mask)
+            self.layer.sync(mask)
+            self._pixel_run = 0
+            return mask, method, iou, why
         use_pixels = False
         # unless what was seen still looks the same (the object moved as one shape), the mask that
         # explains the colours around the object better (by the keyframes' colour models) wins: a
@@ -292,6 +335,7 @@ class _Stepper:
                 why = why or (REVIEW_PIXELS if out.state == "lost" else None)
             return mask, method, iou, why
         if out.state in ("tracked", "left"):
+            self.layer.sync(out.mask)
             # the pixel track goes on from the shape tracker's mask where that saw the object (its
             # guess where it did not see it is no better than the pixels')
             self.pixels.sync(out.mask)
