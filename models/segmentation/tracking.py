@@ -224,14 +224,15 @@ PIXELS_MIN_CONTRAST = 0.1
 #: share moved apart from the background on the first step where the cue applied (a mask with
 #: large still parts, such as a shadow strip or a wide margin, is not one moving layer)
 LAYER_MIN_MOVING = 0.7
-#: the pixel track, cut to the layer's neighbourhood (its margin plus this many flow pixels),
-#: is written where it overlaps the layer this much (IoU): it holds the thin parts (wheels,
-#: rackets) the layer misses; otherwise the layer itself
-LAYER_REACH = 4
-LAYER_AGREEMENT = 0.6
 #: where the shape tracker says the object is hidden, its visible part is believed unless it
 #: overlaps the moving layer less than this (IoU): then its pose is elsewhere
 LAYER_HIDDEN_IOU = 0.3
+#: a mask followed on the moving layer stays where the object was last seen, for at most this
+#: many frames, where the layer does not show it (something passes in front of it, it holds
+#: still for a moment); the layer keeps looking for it there
+LAYER_COAST = 8
+REVIEW_LAYER_COAST = ("the object is not seen moving here (something may be in front of it): the mask stays "
+                      "where it was last seen; check it or set a keyframe here")
 REVIEW_LAYER = ("the mask follows the part of the picture that moves apart from the background: "
                 "check its edges or set a keyframe here")
 REVIEW_PIXEL_RUN = ("the mask has followed the object's pixels for {n} frames without matching its whole "
@@ -252,6 +253,7 @@ class _Stepper:
         self.clip_id = clip_id
         self.config = config
         self._images = WorkImages(flow)
+        self.num_frames: int | None = None  # the clip's length, when known
 
     def begin(self, index: int, mask: np.ndarray, keyframes: dict[int, np.ndarray] | None = None) -> None:
         """Start a direction at keyframe ``index``; ``keyframes``: every keyframe mask of the
@@ -263,9 +265,11 @@ class _Stepper:
         self.pixels = PixelTrack(self.flow)
         self.pixels.begin(index, mask, keyframes)
         self._pixel_run = 0
-        self.layer = MotionLayer(self.flow)
+        self.layer = MotionLayer(self.flow, num_frames=self.num_frames)
         self.layer.begin(index, mask)
         self._layer_fits = None
+        self._on_layer = False  # the last frame's mask came from the layer
+        self._coast = 0  # frames carried on by the layer's motion alone since it last saw the object
         self.trust = TrackConfidence(self.flow, self.config.confidence)
         for k, m in sorted((keyframes or {index: mask}).items()):
             self.trust.add_keyframe(k, m)
@@ -276,7 +280,7 @@ class _Stepper:
         """(mask to write, method, SAM IoU or None, reason for review or None). A mask the
         step would not bet on (:class:`TrackConfidence`) is flagged with the signal that fired."""
         mask, method, iou, reason = self._step(src, dst)
-        if reason in (REVIEW_HIDDEN, REVIEW_LOST, REVIEW_PIXELS):
+        if reason in (REVIEW_HIDDEN, REVIEW_LOST, REVIEW_PIXELS, REVIEW_LAYER_COAST):
             self.trust.doubt()  # the tracker's own estimate: what follows is carried on from it
         elif mask.any():
             assessed = self.trust.assess(src, dst, self._prev, mask).reason
@@ -297,20 +301,27 @@ class _Stepper:
             # apart from the background, or holds still parts too (a shadow strip, a wide margin)
             self._layer_fits = self.layer.moving >= LAYER_MIN_MOVING
         # where the shape tracker did not see the object (or says it is hidden somewhere the layer
-        # does not put it) the pixel track drifts if the background streams past (its edge pixels
-        # take the background's flow): it is kept only as far as it stays on the moving layer,
-        # else the layer is written (it finds the object again after something passed in front)
+        # does not put it), the moving layer is written: the pixel track drifts where the
+        # background streams past (its edge pixels take the background's flow), the layer is
+        # found anew on every frame and finds the object again after something passed in front
         if layer is not None and self._layer_fits and (
                 out.state in ("lost", "left") or (out.state == "hidden" and mask_iou(layer, out.mask) < LAYER_HIDDEN_IOU)):
-            r = max(1, int(round((self.pixels.margin + LAYER_REACH) * self.flow.size[1] / self.flow.flow_size[1])))
-            near = cv2.dilate(layer.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 0
-            both = pixels & near
-            mask = both if mask_iou(both, layer) >= LAYER_AGREEMENT else layer
-            mask, method, iou, why = self._refine(dst, mask, REVIEW_LAYER)  # SAM, when loaded, snaps it
+            mask, method, iou, why = self._refine(dst, layer, REVIEW_LAYER)  # SAM, when loaded, snaps it
             self.pixels.sync(mask)
             self.layer.sync(mask)
             self._pixel_run = 0
+            self._coast = 0
+            self._on_layer = True
             return mask, method, iou, why
+        if (self._on_layer and layer is None and out.state != "tracked" and self._coast < LAYER_COAST
+                and self.layer.predicted is not None and self.layer.predicted.any()):
+            # followed on the layer until now and not seen on it here (a trunk in front, a frame
+            # where it holds still): the mask stays where the object was last seen, flagged
+            self._coast += 1
+            mask = self.layer.predicted
+            self.pixels.sync(mask)
+            return mask, "flow", None, REVIEW_LAYER_COAST
+        self._on_layer = False
         use_pixels = False
         # unless what was seen still looks the same (the object moved as one shape), the mask that
         # explains the colours around the object better (by the keyframes' colour models) wins: a
@@ -546,6 +557,8 @@ class MaskTrack:
             get_frame, max_side=config.flow_max_side, preset=config.flow_preset, flow_model=flow_model
         )
         stepper = _Stepper(flow, predictor, clip_id, config) if video_tracker is None else None
+        if stepper is not None:
+            stepper.num_frames = self.num_frames
         lo, hi = self.span(frame, frame_range)
         plan = []
         if directions in ("both", "forward") and hi > frame:
