@@ -47,6 +47,11 @@ class ObjectLayer:
         """Frame -> why propagation stopped there, over every object (timeline ticks)."""
         return {f: "; ".join(reasons) for f, reasons in self.tracks.flags().items()}
 
+    def confidence(self) -> dict[int, float]:
+        """Frame -> how far the tracker trusts the masks there, lowest over every object, in
+        [0, 1] (the timeline's confidence strip; frames tracked in this session)."""
+        return self.tracks.confidence()
+
     def to_saved(self) -> list[SavedObject]:
         out = []
         for tid in self.ids():

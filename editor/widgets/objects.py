@@ -335,7 +335,7 @@ class ObjectsMixin:
 
     def _on_objects_changed(self) -> None:
         layer = self.doc.objects
-        self.timeline.set_objects(layer.keyframes(), layer.flags())
+        self.timeline.set_objects(layer.keyframes(), layer.flags(), layer.confidence())
         cur = layer.current
         self.lbl_object.setText(f"Object {cur} of {len(layer)}" if cur is not None else
                                 (f"New object ({len(layer)} so far)" if len(layer) else "No objects"))

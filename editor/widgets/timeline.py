@@ -16,6 +16,12 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 
+def confidence_colour(value: float) -> QColor:
+    """The confidence strip's colour for a confidence in [0, 1]: red, amber at 0.5, green."""
+    v = min(1.0, max(0.0, float(value)))
+    return QColor.fromHsvF(v / 3.0, 0.85, 0.95)
+
+
 def review_tooltip(flags: dict[int, str]) -> str:
     """Frames to review as spans per reason ("Frames 3-9, 12: ..."), not one line a frame.
     A reason's figures (an IoU, a score) differ frame to frame; they are left out here so that
@@ -75,6 +81,8 @@ class TimelineWidget(QWidget):
     #: One thumbnail per this many pixels of track, about.
     THUMB_SLOT = 72
     HEIGHT = 100
+    CONFIDENCE_GAP = 11  # the confidence strip: this far under the top of the mask ticks
+    CONFIDENCE_HEIGHT = 4
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -90,6 +98,7 @@ class TimelineWidget(QWidget):
         self.results: dict[int, bool] = {}  # frame -> fresh
         self.keyframes: list[int] = []  # clicked objects' keyframes
         self.flags: dict[int, str] = {}  # frame -> why its mask needs review
+        self.confidence: dict[int, float] = {}  # frame -> the tracker's confidence in its mask
         self.thumbnails: dict[int, QImage] = {}
         self._asked: list[int] = []
         self._dragging = False
@@ -159,10 +168,13 @@ class TimelineWidget(QWidget):
         self.mask_frames = set(frames)
         self.update()
 
-    def set_objects(self, keyframes, flags: dict[int, str]) -> None:
-        """Clicked objects' keyframes (diamonds) and frames whose masks need review (amber)."""
+    def set_objects(self, keyframes, flags: dict[int, str], confidence: dict[int, float] | None = None) -> None:
+        """Clicked objects' keyframes (diamonds), frames whose masks need review (amber) and
+        the tracker's confidence in each tracked frame's mask (a strip under the ticks, red to
+        green)."""
         self.keyframes = list(keyframes)
         self.flags = dict(flags)
+        self.confidence = dict(confidence or {})
         self.setToolTip(review_tooltip(self.flags))
         self.update()
 
@@ -286,6 +298,11 @@ class TimelineWidget(QWidget):
         for f in self.flags:  # frames to review: amber, whether or not they have a mask
             cx, step = self._cell(f)
             p.fillRect(QRectF(cx, ticks, max(1.5, step - 0.5), 10), QColor(255, 176, 0))
+        # the tracker's confidence in each tracked frame's mask: red (none) through amber to green
+        for f, value in self.confidence.items():
+            cx, step = self._cell(f)
+            p.fillRect(QRectF(cx, ticks + self.CONFIDENCE_GAP, max(1.5, step - 0.5), self.CONFIDENCE_HEIGHT),
+                       confidence_colour(value))
         # keyframes (yellow diamonds) and frames to review (amber triangles) of clicked objects
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         p.setPen(QPen(QColor(20, 20, 20), 1))

@@ -426,6 +426,14 @@ class MaskTrack:
         """Frames that need review (their mask is an estimate), with the reason (for the timeline)."""
         return dict(self._flags)
 
+    @property
+    def confidence(self) -> dict[int, float]:
+        """Frame -> how far the tracker trusts its mask there, in [0, 1] (1 on keyframes), for
+        the frames the motion tracker wrote in this session (for the timeline's strip)."""
+        out = {i: float(c) for i, (_, c) in self._trust.items() if i in self._masks}
+        out.update({k: 1.0 for k in self._keyframes})
+        return out
+
     def frames_with_masks(self) -> list[int]:
         return sorted(self._masks)
 
@@ -706,6 +714,14 @@ class TrackSet:
         for track in self.tracks.values():
             for index, reason in track.flags.items():
                 out.setdefault(index, []).append(f"object {track.track_id}: {reason}")
+        return out
+
+    def confidence(self) -> dict[int, float]:
+        """Frame -> the lowest confidence of any object's mask there (for the timeline)."""
+        out: dict[int, float] = {}
+        for track in self.tracks.values():
+            for index, value in track.confidence.items():
+                out[index] = min(value, out.get(index, 1.0))
         return out
 
     def propagate_all(

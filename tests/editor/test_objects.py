@@ -597,3 +597,28 @@ def test_pick_an_object_from_the_menu_and_delete_one(opened, qtbot, scene_sam):
     assert not w.doc.masks.get(1)[:6, :6].any()
     w.doc.undo_stack.undo()
     assert w.doc.objects.ids() == [1, 2] and w.doc.masks.get(1)[:6, :6].all()
+
+
+def test_the_timeline_shows_the_trackers_confidence_in_each_frame(opened, qtbot, scene_sam, tmp_path):
+    """After propagation every tracked frame has a confidence on the timeline's strip (1 on the
+    keyframe); a frame flagged for review is drawn in the strip's low colours."""
+    from editor.widgets.timeline import confidence_colour
+
+    w = opened
+    accept_click_on_ball(w, qtbot, 5)
+    run_propagation(w, qtbot, "both")
+    confidence = w.timeline.confidence
+    assert sorted(confidence) == list(range(12))
+    assert confidence[5] == 1.0
+    assert all(0.0 <= v <= 1.0 for v in confidence.values())
+    assert confidence == w.doc.objects.confidence()
+    # colours: red for none, amber halfway, green for full confidence
+    assert confidence_colour(0.0).hueF() < 0.02 and abs(confidence_colour(1.0).hueF() - 1 / 3) < 0.01
+    w.timeline.set_objects([5], {9: "check it"}, {**confidence, 9: 0.1})
+    image = w.timeline.grab().toImage()
+    image.save(str(tmp_path / "timeline_confidence.png"))
+    y = w.timeline.THUMB_TOP + w.timeline.THUMB_HEIGHT + 4 + w.timeline.CONFIDENCE_GAP + 1
+    for frame, value in ((9, 0.1), (3, confidence[3])):
+        cx, step = w.timeline._cell(frame)
+        pixel = image.pixelColor(int(cx + step / 2), int(y))
+        assert abs(pixel.hueF() - confidence_colour(value).hueF()) < 0.03, (frame, pixel.name())
