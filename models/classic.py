@@ -49,7 +49,7 @@ import numpy as np
 
 from .errors import Cancelled, InputError
 from .events import CancelCheck, Event, FramesReady, Progress, Sample, samples_of
-from .plate import MADE, Plates, fit_motion
+from .plate import MADE, HomographyFit, Plates, fit_homography, fit_motion
 from .synthesis import synthesize
 
 _PRESETS = {
@@ -200,7 +200,8 @@ def _normalise(v: np.ndarray, w: np.ndarray, fallback: np.ndarray) -> np.ndarray
 
 
 def complete_flow(
-    flow: np.ndarray, region: np.ndarray, model: str = "homography", margin: int = 12
+    flow: np.ndarray, region: np.ndarray, model: str = "homography", margin: int = 12,
+    fit: HomographyFit | None = None,
 ) -> np.ndarray:
     """Replace ``flow`` inside ``region`` by the background motion around it.
 
@@ -212,6 +213,8 @@ def complete_flow(
         margin: pixels around ``region`` whose flow is kept but not used to fill it: the
             removed object drags the flow next to it, and interpolating from there carries
             that error into the hole.
+        fit: the homography already fitted to ``flow`` off ``region`` grown by ``margin``
+            (:func:`models.plate.fit_homography`), when the caller has it.
     Returns:
         hxwx2 float32, equal to ``flow`` outside ``region``.
     """
@@ -219,36 +222,23 @@ def complete_flow(
         return flow
     known = ~dilate(region, margin)
     if known.sum() < 16:
-        known = ~region
+        known, fit = ~region, None  # not the pixels the given fit used
     base = np.zeros_like(flow)
     if model == "homography":
-        base = _homography_flow(flow, known)
+        base = _homography_flow(flow, known, fit)
     filled = base + smooth_fill(flow - base, known)
     out = flow.copy()
     out[region] = filled[region]
     return out
 
 
-def _homography_flow(flow: np.ndarray, known: np.ndarray) -> np.ndarray:
+def _homography_flow(flow: np.ndarray, known: np.ndarray, fit: HomographyFit | None = None) -> np.ndarray:
     """The flow of a homography fitted to the known flow vectors (zeros if none fits)."""
     h, w = known.shape
-    step = max(1, int(np.sqrt(known.sum() / 3000.0)))
-    ys, xs = np.nonzero(known[::step, ::step])
-    if len(xs) < 16:
+    fit = fit if fit is not None else fit_homography(flow, known)
+    if fit.field is None or np.abs(fit.field).max() > 4 * max(h, w):
         return np.zeros_like(flow)
-    ys, xs = ys * step, xs * step
-    src = np.stack([xs, ys], axis=1).astype(np.float32)
-    dst = src + flow[ys, xs]
-    matrix, _ = cv2.findHomography(src, dst, cv2.RANSAC, 1.0)
-    if matrix is None or not np.isfinite(matrix).all():
-        return np.zeros_like(flow)
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    grid = np.stack([gx, gy], axis=-1)
-    warped = cv2.perspectiveTransform(grid.reshape(1, -1, 2), matrix).reshape(h, w, 2)
-    model_flow = warped - grid
-    if not np.isfinite(model_flow).all() or np.abs(model_flow).max() > 4 * max(h, w):
-        return np.zeros_like(flow)
-    return model_flow.astype(np.float32)
+    return fit.field.astype(np.float32)
 
 
 def _sample(image: np.ndarray, pos: np.ndarray, scale: tuple[float, float], nearest: bool = False) -> np.ndarray:
@@ -365,15 +355,18 @@ class _Window:
             backward = self._dis.calc(gb, ga, None)
             model = self.config.motion_model
             margin = round(self.config.flow_trust_margin * max(self.flow_size))
+            fits = {}
             if self.config.plates:
                 known = ~dilate(region, margin)
                 for p, q, raw in ((a, b, forward), (b, a, backward)):
                     grey = (ga, gb) if p == a else (gb, ga)
-                    matrix, follows = fit_motion(raw, known, self.scale, grey, judge=~region)
+                    # one fit serves the background's motion and the flow completion
+                    fits[p] = fit_homography(raw, known)
+                    matrix, follows = fit_motion(raw, known, self.scale, grey, judge=~region, fit=fits[p])
                     self.motion[(p, q)] = matrix
                     self._follows.setdefault(p, follows)
-            self._flows[(a, b)] = complete_flow(forward, region, model, margin)
-            self._flows[(b, a)] = complete_flow(backward, region, model, margin)
+            self._flows[(a, b)] = complete_flow(forward, region, model, margin, fits.get(a))
+            self._flows[(b, a)] = complete_flow(backward, region, model, margin, fits.get(b))
         return self._flows[(a, b)]
 
 

@@ -45,12 +45,47 @@ UNSEEN, CONTEXT_ONLY = -1, -2
 CUT_DIFFERENCE = 30.0
 
 
+@dataclass(frozen=True)
+class HomographyFit:
+    """A homography fitted (RANSAC, 1 flow pixel) to a regular sample of about 3000 of a flow's
+    vectors: ``matrix`` (3x3, flow resolution; None when none fits), the share of RANSAC
+    ``inliers``, the sampled points ``ys``/``xs``, and ``field`` (hxwx2 float32, the flow the
+    homography gives every pixel; None without a usable matrix). Fitted once, it serves both the
+    flow completion and the background's motion (:func:`fit_motion`)."""
+
+    matrix: np.ndarray | None
+    inliers: float
+    ys: np.ndarray
+    xs: np.ndarray
+    field: np.ndarray | None
+
+
+def fit_homography(flow: np.ndarray, known: np.ndarray, min_points: int = 16) -> HomographyFit:
+    """:class:`HomographyFit` of ``flow`` (hxwx2 float32) on the pixels of ``known`` (hxw bool);
+    fewer than ``min_points`` sampled points fit nothing."""
+    h, w = known.shape
+    step = max(1, int(np.sqrt(max(1, known.sum()) / 3000.0)))
+    ys, xs = np.nonzero(known[::step, ::step])
+    ys, xs = ys * step, xs * step
+    if len(xs) < min_points:
+        return HomographyFit(None, 0.0, ys, xs, None)
+    src = np.stack([xs, ys], axis=1).astype(np.float32)
+    matrix, inliers = cv2.findHomography(src, src + flow[ys, xs], cv2.RANSAC, 1.0)
+    if matrix is None or not np.isfinite(matrix).all() or inliers is None:
+        return HomographyFit(None, 0.0, ys, xs, None)
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    grid = np.stack([gx, gy], axis=-1)
+    field = cv2.perspectiveTransform(grid.reshape(1, -1, 2), matrix).reshape(h, w, 2) - grid
+    return HomographyFit(matrix, float(inliers.mean()), ys, xs, field if np.isfinite(field).all() else None)
+
+
 def fit_motion(
     flow: np.ndarray,
     known: np.ndarray,
     scale: tuple[float, float],
     grey: tuple[np.ndarray, np.ndarray] | None = None,
     judge: np.ndarray | None = None,
+    fit: HomographyFit | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """The background's motion from frame a to frame b, and where the flow follows it.
 
@@ -62,27 +97,19 @@ def fit_motion(
             (median difference over ``CUT_DIFFERENCE``) counts as a cut.
         judge: hxw bool, where to say whether the flow follows the motion (default
             ``known``; may be wider than the points the motion is fitted to).
+        fit: :func:`fit_homography` of ``flow`` on ``known``, when the caller has it already.
     Returns:
         (3x3 homography taking full-resolution points of a to b, or None when the motion is not
         one homography; hxw bool, True where the flow follows that motion).
     """
     h, w = known.shape
     follows = np.zeros((h, w), dtype=bool)
-    step = max(1, int(np.sqrt(max(1, known.sum()) / 3000.0)))
-    ys, xs = np.nonzero(known[::step, ::step])
-    if len(xs) < 24:
-        return None, follows
-    ys, xs = ys * step, xs * step
-    src = np.stack([xs, ys], axis=1).astype(np.float32)
-    dst = src + flow[ys, xs]
-    matrix, inliers = cv2.findHomography(src, dst, cv2.RANSAC, 1.0)
-    if matrix is None or not np.isfinite(matrix).all() or inliers is None or inliers.mean() < MIN_INLIERS:
+    fit = fit if fit is not None else fit_homography(flow, known)
+    ys, xs, matrix, model = fit.ys, fit.xs, fit.matrix, fit.field
+    if len(xs) < 24 or matrix is None or fit.inliers < MIN_INLIERS or model is None:
         return None, follows
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     grid = np.stack([gx, gy], axis=-1)
-    model = cv2.perspectiveTransform(grid.reshape(1, -1, 2), matrix).reshape(h, w, 2) - grid
-    if not np.isfinite(model).all():
-        return None, follows
     if grey is not None:
         a, b = (g.astype(np.float32) for g in grey)
         moved = cv2.remap(b, grid[..., 0] + model[..., 0], grid[..., 1] + model[..., 1], cv2.INTER_LINEAR,
