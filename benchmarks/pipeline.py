@@ -143,7 +143,9 @@ def run_authors(args: argparse.Namespace, frames: int, work: Path) -> dict:
     wdir = Path(args.authors) / "weights"
     wdir.mkdir(exist_ok=True)
     for name in ("raft-things.pth", "recurrent_flow_completion.pth", "ProPainter.pth"):
-        shutil.copyfile(Path(args.weights) / name, wdir / name)
+        source, target = Path(args.weights) / name, wdir / name
+        if not (target.exists() and target.samefile(source)):  # --weights may be that folder
+            shutil.copyfile(source, target)
     probe = [sys.executable, str(ROOT / "benchmarks" / "_authors_probe.py"), str(args.threads), "--",
              "-i", str(src), "-m", str(msk), "-o", str(out), "--save_frames",
              "--raft_iter", str(args.raft_iter), "--subvideo_length", str(args.subvideo_length)]

@@ -193,7 +193,25 @@ class _Frames:
         return x
 
 
-def _in_time_chunks(layers: list[nn.Module], x: torch.Tensor | _Frames, chunk: int) -> torch.Tensor:
+def _spatial_conv_fast(conv: nn.Conv3d, x: torch.Tensor, fast: torch.dtype) -> torch.Tensor:
+    """A 1xkxk ``conv`` of BxCxTxHxW ``x`` as a 2-D convolution of its B*T frames in ``fast``
+    (bf16) on the channels-last layout, where the CPU's bf16 convolutions are quick (PyTorch's
+    3-D bf16 convolutions are not); the result in fp32, BxC'xTxH'xW'."""
+    b, c, t, h, w = x.shape
+    frames = x.transpose(1, 2).reshape(b * t, c, h, w)
+    padding = conv.padding[1:]
+    if conv.padding_mode != "zeros":
+        ph, pw = padding
+        frames = F.pad(frames, (pw, pw, ph, ph), mode=conv.padding_mode)
+        padding = (0, 0)
+    frames = frames.to(fast).contiguous(memory_format=torch.channels_last)
+    y = F.conv2d(frames, conv.weight[:, :, 0].to(fast), None if conv.bias is None else conv.bias.to(fast),
+                 conv.stride[1:], padding, conv.dilation[1:]).float()
+    return y.reshape(b, t, *y.shape[1:]).transpose(1, 2)
+
+
+def _in_time_chunks(layers: list[nn.Module], x: torch.Tensor | _Frames, chunk: int,
+                    fast: torch.dtype | None = None) -> torch.Tensor:
     """Run Conv3d/LeakyReLU ``layers`` on BxCxTxHxW ``x`` (or a :class:`_Frames`), ``chunk``
     frames at a time, streamed.
 
@@ -203,7 +221,7 @@ def _in_time_chunks(layers: list[nn.Module], x: torch.Tensor | _Frames, chunk: i
     let go of as soon as the next layer has read them. Only a few frames of each
     intermediate layer exist at once; the result is the layers' own on the whole clip.
     """
-    return _TimeStream(layers, x, chunk).run()
+    return _TimeStream(layers, x, chunk, fast).run()
 
 
 class _TimeStream:
@@ -212,7 +230,9 @@ class _TimeStream:
     input and the output of a whole sub-video) would then live until the next garbage
     collection instead of being freed on return."""
 
-    def __init__(self, layers: list[nn.Module], x: torch.Tensor | _Frames, chunk: int) -> None:
+    def __init__(self, layers: list[nn.Module], x: torch.Tensor | _Frames, chunk: int,
+                 fast: torch.dtype | None = None) -> None:
+        self.fast = fast
         self.convs: list[tuple[nn.Conv3d, float | None]] = []
         for layer in layers:
             if isinstance(layer, nn.LeakyReLU):
@@ -252,7 +272,8 @@ class _TimeStream:
         b = min(self.t, a + self.chunk)
         p = conv.padding[0]
         if conv.kernel_size[0] == 1:
-            y = conv(self.frames(i - 1, a, b))
+            x = self.frames(i - 1, a, b)
+            y = conv(x) if self.fast is None else _spatial_conv_fast(conv, x, self.fast)
         else:
             lo, hi = max(0, a - p), min(self.t, b + p)
             xs = F.pad(self.frames(i - 1, lo, hi), (0, 0, 0, 0, lo - (a - p), b + p - hi))
@@ -296,18 +317,21 @@ class RecurrentFlowCompleteNet(nn.Module):
         """BxTx2xHxW flows (zero in the hole) + BxTx1xHxW masks -> BxTx2xHxW completed flows."""
         return self._run(_Frames(torch.cat((masked_flows, masks), dim=2), None))
 
-    def _run(self, x: _Frames, reverse: bool = False) -> torch.Tensor:
-        """BxTx3xHxW (masked flow, mask) -> BxTx2xHxW; ``reverse``: the output in reversed time."""
+    def _run(self, x: _Frames, reverse: bool = False, fast: torch.dtype | None = None) -> torch.Tensor:
+        """BxTx3xHxW (masked flow, mask) -> BxTx2xHxW; ``reverse``: the output in reversed time;
+        ``fast``: the dtype the encoder's spatial and the decoder's convolutions run in (bf16;
+        None: all in the weights' dtype, as the authors). The temporal and deformable
+        convolutions and the result stay fp32."""
         b, t, _, h, w = x.shape
         if h % 8 or w % 8:
             raise InputError(f"flow completion needs sides that are multiples of 8, got {w}x{h}")
         # The 3D encoder runs layer by layer, each layer a few frames at a time: only one
         # layer's input and output for the whole sub-video exist at once (the half-resolution
         # activations of 80 frames would otherwise be held three and four times over).
-        e1 = _in_time_chunks(_layers(self.downsample, self.encoder1), x, self.time_chunk)
+        e1 = _in_time_chunks(_layers(self.downsample, self.encoder1), x, self.time_chunk, fast)
         del x
         trim_heap_on_cpu(e1)  # freed half-resolution activations go back to the system before the next ones
-        mid = _in_time_chunks(_layers(self.encoder2, self.mid_dilation), e1, self.time_chunk).transpose(1, 2)
+        mid = _in_time_chunks(_layers(self.encoder2, self.mid_dilation), e1, self.time_chunk, fast).transpose(1, 2)
         prop = self.feat_prop_module(mid)
         del mid
         trim_heap_on_cpu(prop)
@@ -316,8 +340,8 @@ class RecurrentFlowCompleteNet(nn.Module):
         flows = prop.new_empty(b, t, 2, h, w)
         for bi in range(b):
             for i in range(0, t, self.decoder_batch):
-                d2 = self.decoder2(prop[bi, i : i + self.decoder_batch]) + e1[bi, :, i : i + self.decoder_batch].transpose(0, 1)
-                y = self.upsample(self.decoder1(d2))
+                y = self._decode(prop[bi, i : i + self.decoder_batch], e1[bi, :, i : i + self.decoder_batch].transpose(0, 1),
+                                 fast)
                 if reverse:
                     flows[bi, t - i - len(y) : t - i] = y.flip(0)
                 else:
@@ -325,6 +349,15 @@ class RecurrentFlowCompleteNet(nn.Module):
                 if i % 8 == 8 - self.decoder_batch:
                     trim_heap_on_cpu(flows)
         return flows
+
+    def _decode(self, feat: torch.Tensor, skip: torch.Tensor, fast: torch.dtype | None = None) -> torch.Tensor:
+        """NxCxhxw propagated features + the encoder's NxC'x2hx2w -> Nx2xHxW flows (fp32)."""
+        if fast is None:
+            return self.upsample(self.decoder1(self.decoder2(feat) + skip))
+        with torch.autocast(feat.device.type, dtype=fast):
+            feat = feat.contiguous(memory_format=torch.channels_last)
+            d2 = self.decoder2(feat) + skip.contiguous(memory_format=torch.channels_last)
+            return self.upsample(self.decoder1(d2)).float().contiguous()
 
     def complete(self, flows_f: torch.Tensor, flows_b: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Complete both directions and keep the input flow outside the hole.
@@ -337,15 +370,16 @@ class RecurrentFlowCompleteNet(nn.Module):
         trim_heap_on_cpu(pred_f)
         return pred_f, self.complete_one(flows_b, masks[:, 1:], backward=True)
 
-    def complete_one(self, flows: torch.Tensor, masks: torch.Tensor, backward: bool = False) -> torch.Tensor:
+    def complete_one(self, flows: torch.Tensor, masks: torch.Tensor, backward: bool = False,
+                     fast: torch.dtype | None = None) -> torch.Tensor:
         """One direction of :meth:`complete` (its ``flows_f`` with ``masks[:, :-1]``, or its
         ``flows_b`` with ``masks[:, 1:]`` and ``backward``), so that a caller holds one
         direction's sub-video of flows at a time. ``masks`` may be 0/1 bytes (uint8): the
-        same numbers as float masks, in a quarter of the memory."""
+        same numbers as float masks, in a quarter of the memory. ``fast``: see :meth:`_run`."""
         # The network's input made as the encoder reads it (time-reversed for the backward
         # flows) and the result composed in place: few sub-video-sized tensors are alive at
         # once. The same products and sums as pred * m + flow * (1 - m).
-        out = self._run(_Frames(flows, masks, reverse=backward), reverse=backward)
+        out = self._run(_Frames(flows, masks, reverse=backward), reverse=backward, fast=fast)
         for i in range(out.shape[1]):  # frame by frame: no sub-video-sized temporaries
             out[:, i].mul_(masks[:, i]).add_(flows[:, i] * (1 - masks[:, i]))
         return out

@@ -197,9 +197,10 @@ class ProPainterPipeline:
     ``half``: run flow completion, propagation and the generator in float16 (RAFT stays in
     float32), as the authors do with ``--fp16``. ``precision`` (a resolved one: "fp32",
     "fp16" or "bf16"; None = from ``half``) says the same and more: "bf16" keeps the weights
-    and the data in fp32 and runs RAFT's encoders and update block and the generator under
-    ``torch.autocast`` to bfloat16 (the correlation volume, coordinates, accumulated flows,
-    flow completion, image propagation and composition stay fp32). The precision is taken as
+    and the data in fp32 and runs RAFT's encoders and update block, flow completion's spatial
+    and decoder convolutions and the generator in bfloat16 (the correlation volume,
+    coordinates, accumulated flows, flow completion's temporal and deformable convolutions
+    and its output, image propagation and composition stay fp32). The precision is taken as
     given here; :func:`models.device.resolve_precision` chooses it for a device.
     """
 
@@ -361,7 +362,7 @@ class ProPainterPipeline:
                 for gt, pred, m, backward in ((gt_f, pred_f, fm[:, :-1], False), (gt_b, pred_b, fm[:, 1:], True)):
                     x = torch.stack([gt[i] for i in range(c.start, c.stop)])[None].to(self.dtype)
                     gt.drop_below(low)
-                    p = self.flow_completion.complete_one(x, m, backward)
+                    p = self.flow_completion.complete_one(x, m, backward, fast=self.fast)
                     del x
                     for i in range(c.keep_start, c.keep_stop):  # copies: a dropped frame frees its memory
                         pred[i] = p[0, i - c.start].clone()

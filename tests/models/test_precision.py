@@ -216,3 +216,39 @@ def test_from_pretrained_takes_a_precision_and_saves_it(seeded_weights_dir, tmp_
     del old["precision"]
     (tmp_path / "config.json").write_text(json.dumps({**old, "fp16": False}))
     assert ProPainterModel.from_pretrained(tmp_path, device="cpu").precision == "fp32"
+
+
+@torch.inference_mode()
+def test_flow_completion_in_bf16_runs_its_spatial_convolutions_in_bf16_and_stays_close(nets, monkeypatch):
+    """With ``fast=bf16`` the encoder's 1xkxk convolutions run as 2-D bf16 convolutions of the
+    frames (replicate padding kept) and the decoder under autocast; the completed flows come
+    back fp32, close to the fp32 network's, and equal to the flow outside the hole."""
+    from models import flow_completion as fc
+
+    net = nets[1]
+    rng = np.random.default_rng(3)
+    t, h, w = 5, 48, 64
+    flows = torch.from_numpy(rng.normal(0, 2, (1, t - 1, 2, h, w)).astype(np.float32))
+    masks = torch.zeros(1, t, 1, h, w)
+    masks[..., 12:30, 20:44] = 1
+    ref = net.complete_one(flows, masks[:, :-1])
+    calls = []
+    spatial = fc._spatial_conv_fast
+
+    def counted(conv, x, fast):
+        calls.append((tuple(conv.kernel_size), conv.padding_mode, fast))
+        return spatial(conv, x, fast)
+
+    monkeypatch.setattr(fc, "_spatial_conv_fast", counted)
+    out = net.complete_one(flows, masks[:, :-1], fast=torch.bfloat16)
+    assert out.dtype == torch.float32 and out.shape == ref.shape
+    assert all(k[0] == 1 and fast == torch.bfloat16 for k, _, fast in calls)
+    assert ("replicate" in {mode for _, mode, _ in calls})  # the first layer pads by replication
+    outside = masks[:, :-1].expand_as(ref) == 0
+    assert torch.equal(out[outside], flows[outside])
+    err = (out - ref).abs().max().item()
+    assert 0 < err < 0.05 * max(1.0, ref.abs().max().item()), err
+    # one convolution alone: the 2-D bf16 route equals the 3-D fp32 one to bf16's precision
+    conv = net.downsample[0]
+    x = torch.from_numpy(rng.normal(0, 1, (1, 3, 2, h, w)).astype(np.float32))
+    assert torch.allclose(spatial(conv, x, torch.bfloat16), conv(x), atol=0.05, rtol=0.02)
