@@ -220,6 +220,8 @@ PIXELS_FIT_MARGIN = 0.0
 #: ... and where the shape tracker lost the object, the pixel track's mask must stand out from
 #: its surroundings this much (:meth:`PixelTrack.contrast`)
 PIXELS_MIN_CONTRAST = 0.1
+#: a flagged frame's confidence is at most this share of the review threshold
+FLAGGED_CONFIDENCE = 0.98
 #: the motion layer (:class:`MotionLayer`) may write the mask of an object of which at least this
 #: share moved apart from the background on the first step where the cue applied (a mask with
 #: large still parts, such as a shadow strip or a wide margin, is not one moving layer)
@@ -633,7 +635,12 @@ class MaskTrack:
                     raise Cancelled("Mask propagation was cancelled; the masks were not changed.")
                 target = index + direction
                 new, method, iou, reason = stepper.step(index, target)
-                yield target, direction, new, method, iou, reason, stepper.trust.confidence
+                confidence = stepper.trust.confidence
+                if reason is not None:
+                    # a frame flagged for review is not trusted, whatever signals the confidence measured
+                    # (the timeline's strip, and where two keyframes' tracks meet)
+                    confidence = min(confidence, FLAGGED_CONFIDENCE * stepper.config.confidence.review_below)
+                yield target, direction, new, method, iou, reason, confidence
                 index = target
 
     def _sam2_steps(self, video_tracker, flow: FlowField, frame: int, lo: int, hi: int, directions: str, cancel):

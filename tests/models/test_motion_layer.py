@@ -132,6 +132,9 @@ def test_where_the_shape_tracker_loses_a_moving_object_the_layer_is_written_and_
     ious = [mask_iou(track.mask(t), masks[t]) for t in range(1, N)]
     assert np.mean(ious) > 0.8, ious
     assert all(track.flags.get(t) == REVIEW_LAYER for t in range(1, N)), track.flags
+    # flagged frames are not shown as trusted (the timeline's confidence strip)
+    assert track.confidence[0] == 1.0
+    assert all(track.confidence[t] < tracking.TrackingConfig().confidence.review_below for t in range(1, N))
     # without the layer the same run ends on the shape tracker's wrong guess
     monkeypatch.setattr(tracking, "LAYER_MIN_MOVING", 1.01)
     before = _track(frames, masks[0])
