@@ -309,6 +309,8 @@ class _Stepper:
         if layer is not None and self._layer_fits and (
                 out.state in ("lost", "left") or (out.state == "hidden" and mask_iou(layer, out.mask) < LAYER_HIDDEN_IOU)):
             mask, method, iou, why = self._refine(dst, layer, REVIEW_LAYER)  # SAM, when loaded, snaps it
+            # snapped or not, where the object is came from the layer alone: the frame stays flagged
+            why = why or REVIEW_LAYER
             self.pixels.sync(mask)
             self.layer.sync(mask)
             self._pixel_run = 0

@@ -169,3 +169,30 @@ def test_an_object_hidden_for_a_few_frames_keeps_its_place_and_is_found_again(mo
     found_again = [mask_iou(track.mask(t), masks[t]) for t in range(11, N)]
     assert min(found_again) > 0.7, found_again
     assert all(track.flags.get(t) == REVIEW_LAYER for t in range(11, N))
+
+
+def test_with_sam_the_layers_frames_are_snapped_and_stay_flagged(monkeypatch):
+    """SAM snaps the layer's mask to the object's edges, but where the object is came from the
+    layer alone (the shape tracker lost it): the frames stay flagged."""
+    from models.segmentation.predictor import Prediction
+
+    frames, masks = _panning_clip()
+
+    class Sam:
+        def set_frame(self, clip_id, index, frame):
+            self.index = index
+            return True
+
+        def predict(self, points=None, labels=None, box=None, mask_input=None, multimask=True):
+            m = masks[self.index][None]
+            return Prediction(m, np.ones(1, np.float32), np.zeros((1, 4, 4), np.float32), 0)
+
+    _shape_tracker_loses_it(monkeypatch)
+    track = MaskTrack(N, (H, W))
+    track.set_keyframe(0, masks[0])
+    events = list(track.repropagate_from(0, lambda i: frames[i], predictor=Sam(), clip_id="c"))
+    track.apply(events[-1])
+    written = {e.index: e.method for e in events if type(e).__name__ == "MaskPropagated"}
+    assert all(written[t] == "sam" for t in range(1, N)), written
+    assert all(np.array_equal(track.mask(t), masks[t]) for t in range(1, N))
+    assert all(track.flags.get(t) == REVIEW_LAYER for t in range(1, N)), track.flags
