@@ -56,14 +56,14 @@ class ObjectLayer:
         out = []
         for tid in self.ids():
             t = self.tracks.tracks[tid]
-            out.append(SavedObject(tid, {f: t.mask(f) for f in t.frames_with_masks()}, t.keyframes, t.flags))
+            out.append(SavedObject(tid, {f: t.mask(f) for f in t.frames_with_masks()}, t.keyframes, t.flags, t.trust))
         return out
 
     def load_saved(self, saved: list[SavedObject]) -> None:
         for obj in saved:
             track = self.tracks.add(obj.track_id)
             track.apply(TrackUpdate(obj.track_id, -1, {}, {f: m > 0 for f, m in obj.masks.items()},
-                                    {}, dict(obj.flags)))
+                                    {}, dict(obj.flags), trust_after=dict(obj.trust)))
             for k in obj.keyframes:
                 if track.mask(k) is not None:
                     track.mark_keyframe(k)

@@ -29,12 +29,14 @@ SUFFIX = ".ppproj"
 
 @dataclass
 class SavedObject:
-    """One clicked object: its masks (frame -> HxW bool), keyframes and flagged frames."""
+    """One clicked object: its masks (frame -> HxW bool), keyframes, flagged frames and the
+    tracker's trust in each tracked frame (frame -> (keyframe whose track wrote it, confidence))."""
 
     track_id: int
     masks: dict[int, np.ndarray] = field(default_factory=dict)
     keyframes: list[int] = field(default_factory=list)
     flags: dict[int, str] = field(default_factory=dict)
+    trust: dict[int, tuple[int, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -71,7 +73,8 @@ def save_project(path: str | os.PathLike, data: ProjectData) -> None:
         "settings": data.settings,
         "expansion": data.expansion,
         "result": data.result,
-        "objects": [{"id": o.track_id, "keyframes": list(o.keyframes), "flags": {str(f): r for f, r in o.flags.items()}}
+        "objects": [{"id": o.track_id, "keyframes": list(o.keyframes), "flags": {str(f): r for f, r in o.flags.items()},
+                     "trust": {str(f): [int(k), float(c)] for f, (k, c) in o.trust.items()}}
                     for o in data.objects],
     }
     buf = io.BytesIO()
@@ -134,7 +137,7 @@ def load_project(path: str | os.PathLike) -> ProjectData:
         if m.shape != (data.height, data.width) or not 0 <= f < data.num_frames:
             raise InputError(bad)
     for o in data.objects:
-        if any(not 0 <= f < data.num_frames for f in list(o.masks) + o.keyframes + list(o.flags)):
+        if any(not 0 <= f < data.num_frames for f in list(o.masks) + o.keyframes + list(o.flags) + list(o.trust)):
             raise InputError(bad)
     return data
 
@@ -151,6 +154,10 @@ def _load_objects(entries: list, raw: bytes | None, height: int, width: int) -> 
         own = {int(k[len(prefix):]): m for k, m in masks.items() if k.startswith(prefix)}
         if any(m.shape != (height, width) for m in own.values()):
             raise ValueError("object mask of the wrong size")
+        # projects saved before the trust was kept have none: the timeline's strip starts empty
+        trust = {int(f): (int(k), float(c)) for f, (k, c) in (e.get("trust") or {}).items()}
+        if any(not 0.0 <= c <= 1.0 for _, c in trust.values()):
+            raise ValueError("a confidence outside 0..1")
         out.append(SavedObject(tid, own, [int(k) for k in e.get("keyframes", [])],
-                               {int(f): str(r) for f, r in (e.get("flags") or {}).items()}))
+                               {int(f): str(r) for f, r in (e.get("flags") or {}).items()}, trust))
     return out

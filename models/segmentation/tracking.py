@@ -431,6 +431,12 @@ class MaskTrack:
         return dict(self._flags)
 
     @property
+    def trust(self) -> dict[int, tuple[int, float]]:
+        """Frame -> (keyframe whose track wrote it, the tracker's confidence there): what a saved
+        project keeps so that a reopened one still knows which frames were doubtful."""
+        return dict(self._trust)
+
+    @property
     def confidence(self) -> dict[int, float]:
         """Frame -> how far the tracker trusts its mask there, in [0, 1] (1 on keyframes), for
         the frames the motion tracker wrote in this session (for the timeline's strip)."""

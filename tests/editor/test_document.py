@@ -144,3 +144,39 @@ def test_polygon_stamp_fills_inside_and_is_cut_to_the_frame():
     assert polygon_stamp([(60, 0), (80, 0), (70, 10)], 40, 50) is None  # outside the frame
     with pytest.raises(ValueError, match="at least 3 points"):
         polygon_stamp([(0, 0), (5, 5)], 40, 50)
+
+
+def test_a_project_saved_before_the_trust_was_kept_opens_with_none(tmp_path):
+    """Projects written before objects kept the tracker's trust load with an empty one; a
+    confidence outside 0..1 is a damaged file."""
+    import json
+    import zipfile
+
+    from editor.document.project import SavedObject
+
+    mask = np.zeros((8, 12), bool)
+    mask[2:5, 3:7] = True
+    data = ProjectData(clip="clip.mp4", num_frames=4, width=12, height=8,
+                       objects=[SavedObject(1, {0: mask, 1: mask}, [0], {}, {1: (0, 0.75)})])
+    path = tmp_path / "p.ppproj"
+    save_project(path, data)
+    assert load_project(path).objects[0].trust == {1: (0, 0.75)}
+    for trust, ok in ((None, True), ({"1": [0, 1.5]}, False)):
+        with zipfile.ZipFile(path) as z:
+            parts = {n: z.read(n) for n in z.namelist()}
+        meta_name = "project.json"
+        meta = json.loads(parts[meta_name])
+        if trust is None:
+            meta["objects"][0].pop("trust")
+        else:
+            meta["objects"][0]["trust"] = trust
+        parts[meta_name] = json.dumps(meta).encode()
+        old = tmp_path / f"old{ok}.ppproj"
+        with zipfile.ZipFile(old, "w") as z:
+            for n, b in parts.items():
+                z.writestr(n, b)
+        if ok:
+            assert load_project(old).objects[0].trust == {}
+        else:
+            with pytest.raises(InputError):
+                load_project(old)

@@ -480,6 +480,10 @@ def test_two_objects_merge_into_the_removal_mask_and_survive_a_project(opened, q
     assert w2.timeline.keyframes == [1]
     for i in range(1, 12):
         assert np.array_equal(w2.doc.objects.track(2).mask(i), w.doc.objects.track(2).mask(i))
+    # the tracker's trust is kept: the reopened timeline shows the same confidence strip
+    assert w.doc.objects.confidence() and w2.doc.objects.confidence() == w.doc.objects.confidence()
+    assert w2.timeline.confidence == w.timeline.confidence
+    assert w2.doc.objects.track(2).trust == w.doc.objects.track(2).trust
 
 
 def test_tiny_real_sam_through_the_loading_code_gives_three_candidates(opened, qtbot, tmp_path):
