@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..plate import fit_homography
 from .flow import FlowField
 
 
@@ -79,21 +80,10 @@ def _disk(radius: int) -> np.ndarray:
 
 def background_motion(flow: np.ndarray, known: np.ndarray, min_inliers: float) -> np.ndarray | None:
     """hxwx2: the flow the background's homography gives each pixel, fitted on ``known``
-    (hxw bool) of ``flow`` (hxwx2); None when the background is not one homography."""
-    h, w = known.shape
-    step = max(1, int(np.sqrt(max(1, known.sum()) / 3000.0)))
-    ys, xs = np.nonzero(known[::step, ::step])
-    if len(xs) < 24:
-        return None
-    ys, xs = ys * step, xs * step
-    points = np.stack([xs, ys], axis=1).astype(np.float32)
-    matrix, inliers = cv2.findHomography(points, points + flow[ys, xs], cv2.RANSAC, 1.0)
-    if matrix is None or inliers is None or not np.isfinite(matrix).all() or inliers.mean() < min_inliers:
-        return None
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    grid = np.stack([gx, gy], axis=-1)
-    model = cv2.perspectiveTransform(grid.reshape(1, -1, 2), matrix).reshape(h, w, 2) - grid
-    return model if np.isfinite(model).all() else None
+    (hxw bool) of ``flow`` (hxwx2); None when the background is not one homography (the
+    classic engine's fit, :func:`models.plate.fit_homography`, with at least 24 points)."""
+    fit = fit_homography(flow, known, min_points=24)
+    return None if fit.field is None or fit.inliers < min_inliers else fit.field
 
 
 class MotionLayer:

@@ -16,9 +16,9 @@ From a keyframe mask, each step towards the next frame (forward and backward):
    :data:`PIXEL_RUN_LIMIT` frames without the whole shape matching again is flagged (it drifts).
    Where the background is one homography and the object moves apart from it (a rider the
    camera pans with), the mask is kept on the part of the picture that moves apart
-   (:class:`~models.segmentation.motion_layer.MotionLayer`): the pixel track is cut to it, or
-   the layer itself is written where the pixel track has left it (such frames are flagged: a
-   motion layer has no edges of its own).
+   (:class:`~models.segmentation.motion_layer.MotionLayer`): where the shape tracker lost the
+   object, the layer is written (such frames are flagged: a motion layer has no edges of its
+   own), and where the layer loses it for a moment the mask waits where it was last seen.
 2. **Refine** (when a :class:`~models.segmentation.predictor.SamClickPredictor` is given): SAM
    is prompted with the mask's box, a few interior points and the mask itself, and the
    candidate with the highest IoU with it is kept (unless it disagrees: then the tracked mask
@@ -249,13 +249,14 @@ class _Stepper:
     object cannot be seen gets the best estimate and a reason for review.
     """
 
-    def __init__(self, flow: FlowField, predictor, clip_id: Hashable, config: TrackingConfig) -> None:
+    def __init__(self, flow: FlowField, predictor, clip_id: Hashable, config: TrackingConfig,
+                 num_frames: int | None = None) -> None:
         self.flow = flow
         self.predictor = predictor
         self.clip_id = clip_id
         self.config = config
         self._images = WorkImages(flow)
-        self.num_frames: int | None = None  # the clip's length, when known
+        self.num_frames = num_frames  # the clip's length, when known
 
     def begin(self, index: int, mask: np.ndarray, keyframes: dict[int, np.ndarray] | None = None) -> None:
         """Start a direction at keyframe ``index``; ``keyframes``: every keyframe mask of the
@@ -297,7 +298,8 @@ class _Stepper:
         cfg = self.config
         out = self.motion.step(src, dst)
         pixels = self.pixels.step(src, dst)
-        layer = self.layer.step(src, dst)
+        # a mask that is not one moving layer never gets the layer's mask: it is not looked for
+        layer = None if self._layer_fits is False else self.layer.step(src, dst)
         if self._layer_fits is None and self.layer.moving > 0:
             # the first step where the cue applies says whether the mask is an object that moves
             # apart from the background, or holds still parts too (a shadow strip, a wide margin)
@@ -439,7 +441,7 @@ class MaskTrack:
     @property
     def confidence(self) -> dict[int, float]:
         """Frame -> how far the tracker trusts its mask there, in [0, 1] (1 on keyframes), for
-        the frames the motion tracker wrote in this session (for the timeline's strip)."""
+        the frames the motion tracker wrote (for the timeline's strip; kept with the project)."""
         out = {i: float(c) for i, (_, c) in self._trust.items() if i in self._masks}
         out.update({k: 1.0 for k in self._keyframes})
         return out
@@ -574,9 +576,7 @@ class MaskTrack:
         flow = get_frame if isinstance(get_frame, FlowField) else FlowField(
             get_frame, max_side=config.flow_max_side, preset=config.flow_preset, flow_model=flow_model
         )
-        stepper = _Stepper(flow, predictor, clip_id, config) if video_tracker is None else None
-        if stepper is not None:
-            stepper.num_frames = self.num_frames
+        stepper = _Stepper(flow, predictor, clip_id, config, self.num_frames) if video_tracker is None else None
         lo, hi = self.span(frame, frame_range)
         plan = []
         if directions in ("both", "forward") and hi > frame:
